@@ -1,0 +1,428 @@
+package topology
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strconv"
+)
+
+var defaultBridgeSubnet = netip.MustParsePrefix("172.17.0.0/16")
+
+// defaultPools are Docker's default address pools in order, as
+// libnetwork/ipamutils lists them: each base prefix is split into subnets of
+// the given size. The default bridge takes the first, 172.17.0.0/16.
+var defaultPools = []struct {
+	base netip.Prefix
+	size int
+}{
+	{netip.MustParsePrefix("172.17.0.0/16"), 16},
+	{netip.MustParsePrefix("172.18.0.0/16"), 16},
+	{netip.MustParsePrefix("172.19.0.0/16"), 16},
+	{netip.MustParsePrefix("172.20.0.0/14"), 16},
+	{netip.MustParsePrefix("172.24.0.0/14"), 16},
+	{netip.MustParsePrefix("172.28.0.0/14"), 16},
+	{netip.MustParsePrefix("192.168.0.0/16"), 20},
+}
+
+// overlayPool is the swarm default address pool: 10.0.0.0/8 in /24s.
+var overlayPool = netip.MustParsePrefix("10.0.0.0/8")
+
+// ephemeralPortStart is the first host port Docker picks for a published
+// port without a host port: the start of Linux's default
+// net.ipv4.ip_local_port_range.
+const ephemeralPortStart = 32768
+
+// PlanTopology decides every subnet, address, name and port binding of t,
+// the way Docker Engine would for the same networks created and containers
+// started in file order. It is pure: the same topology gives the same plan.
+// Problems only planning can find, such as an exhausted address pool, are an
+// ErrorList like the loader's.
+func PlanTopology(t *Topology) (*Plan, error) {
+	d := &diagnostics{file: t.File}
+	p := &Plan{
+		Lab:      t.Name,
+		Uplink:   UplinkPrefix,
+		Router:   OutsideRouter,
+		Outside:  t.Outside,
+		Topology: t,
+	}
+	planNetworks(t, p, d)
+	if err := d.err(); err != nil {
+		return nil, err
+	}
+	planContainers(t, p, d)
+	planPorts(t, p, d)
+	if err := d.err(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// hashID returns a deterministic 64-hex-digit ID for an object of a lab, in
+// the shape of a Docker object ID.
+func hashID(lab, kind, name string) string {
+	sum := sha256.Sum256([]byte("topolab\x00" + lab + "\x00" + kind + "\x00" + name))
+	return hex.EncodeToString(sum[:])
+}
+
+func planNetworks(t *Topology, p *Plan, d *diagnostics) {
+	def := &PlannedNetwork{
+		Name:    DefaultBridge,
+		Driver:  DriverBridge,
+		ID:      hashID(t.Name, "network", DefaultBridge),
+		Bridge:  "docker0",
+		Subnet:  defaultBridgeSubnet,
+		Gateway: defaultBridgeSubnet.Addr().Next(),
+		ICC:     true,
+		Default: true,
+	}
+	p.Networks = append(p.Networks, def)
+
+	// Explicit subnets are reserved before any pool is handed out, so a
+	// network later in the file keeps the subnet it asks for.
+	taken := []netip.Prefix{def.Subnet}
+	for _, n := range t.Networks {
+		if n.Subnet.IsValid() {
+			taken = append(taken, n.Subnet)
+		}
+	}
+	for _, n := range t.Networks {
+		pn := &PlannedNetwork{
+			Name:     n.Name,
+			Driver:   n.Driver,
+			ID:       hashID(t.Name, "network", n.Name),
+			Subnet:   n.Subnet,
+			Gateway:  n.Gateway,
+			Internal: n.Internal,
+			ICC:      n.ICC,
+			Options:  n.Options,
+		}
+		if pn.Driver == DriverBridge {
+			pn.Bridge = "br-" + pn.ID[:12]
+			if name := n.Options["com.docker.network.bridge.name"]; name != "" {
+				pn.Bridge = name
+			}
+		}
+		if !pn.Subnet.IsValid() {
+			subnet, ok := nextPool(pn.Driver, taken)
+			if !ok {
+				d.add(n.Pos, "networks."+n.Name, "give the network an explicit subnet: outside 172.16.0.0/12 and 192.168.0.0/16, or use fewer networks",
+					"could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network")
+				continue
+			}
+			pn.Subnet = subnet
+			taken = append(taken, subnet)
+		}
+		if !pn.Gateway.IsValid() {
+			pn.Gateway = pn.Subnet.Addr().Next()
+		}
+		p.Networks = append(p.Networks, pn)
+	}
+	seenBridge := map[string]string{}
+	for _, pn := range p.Networks {
+		if pn.Bridge == "" {
+			continue
+		}
+		if other, dup := seenBridge[pn.Bridge]; dup {
+			n := t.Network(pn.Name)
+			d.add(n.Pos, "networks."+pn.Name+".options.com.docker.network.bridge.name", "choose another bridge name",
+				"bridge device %s is already used by network %s", pn.Bridge, other)
+		}
+		seenBridge[pn.Bridge] = pn.Name
+	}
+}
+
+// nextPool returns the first default-pool subnet that overlaps none taken.
+func nextPool(driver string, taken []netip.Prefix) (netip.Prefix, bool) {
+	free := func(c netip.Prefix) bool {
+		for _, t := range taken {
+			if t.Overlaps(c) {
+				return false
+			}
+		}
+		return true
+	}
+	if driver == DriverOverlay {
+		for c := netip.PrefixFrom(overlayPool.Addr(), 24); overlayPool.Contains(c.Addr()); c = nextPrefix(c) {
+			if free(c) {
+				return c, true
+			}
+		}
+		return netip.Prefix{}, false
+	}
+	for _, pool := range defaultPools {
+		for c := netip.PrefixFrom(pool.base.Addr(), pool.size); pool.base.Contains(c.Addr()); c = nextPrefix(c) {
+			if free(c) {
+				return c, true
+			}
+		}
+	}
+	return netip.Prefix{}, false
+}
+
+// nextPrefix returns the prefix of the same length right after p; it wraps
+// to 0.0.0.0 after the last one, which ends the callers' loops.
+func nextPrefix(p netip.Prefix) netip.Prefix {
+	next := lastAddr(p).Next()
+	if !next.IsValid() {
+		next = netip.IPv4Unspecified()
+	}
+	return netip.PrefixFrom(next, p.Bits())
+}
+
+// addressBook hands out addresses per network, lowest free first, as
+// Docker's default IPAM does.
+type addressBook struct {
+	used map[string]map[netip.Addr]bool
+}
+
+func (b *addressBook) reserve(network string, a netip.Addr) {
+	if b.used[network] == nil {
+		b.used[network] = map[netip.Addr]bool{}
+	}
+	b.used[network][a] = true
+}
+
+func (b *addressBook) next(n *PlannedNetwork) (netip.Addr, bool) {
+	last := lastAddr(n.Subnet)
+	for a := n.Subnet.Addr().Next(); a.IsValid() && a.Less(last); a = a.Next() {
+		if !b.used[n.Name][a] {
+			b.reserve(n.Name, a)
+			return a, true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+func planContainers(t *Topology, p *Plan, d *diagnostics) {
+	book := &addressBook{used: map[string]map[netip.Addr]bool{}}
+	for _, n := range p.Networks {
+		book.reserve(n.Name, n.Subnet.Addr())
+		book.reserve(n.Name, lastAddr(n.Subnet))
+		book.reserve(n.Name, n.Gateway)
+	}
+	for _, c := range t.Containers {
+		for _, a := range c.Networks {
+			if !a.IPv4Address.IsValid() {
+				continue
+			}
+			n := p.Network(a.Network)
+			field := fmt.Sprintf("containers.%s.networks.%s.ipv4_address", c.Name, a.Network)
+			if tn := t.Network(a.Network); tn != nil && !tn.Subnet.IsValid() {
+				validateStaticAddress(d, field, a, n.Subnet, n.Gateway)
+			}
+			book.reserve(a.Network, a.IPv4Address)
+		}
+	}
+
+	for _, c := range t.Containers {
+		pc := &PlannedContainer{
+			Name:       c.Name,
+			ID:         hashID(t.Name, "container", c.Name),
+			Image:      c.Image,
+			Mode:       c.NetworkMode,
+			ModeTarget: c.ModeTarget,
+			Listen:     c.Listen,
+			Resolver:   OutsideRouter,
+		}
+		pc.ShortID = pc.ID[:12]
+		pc.Hostname = c.Hostname
+		if pc.Hostname == "" {
+			pc.Hostname = pc.ShortID
+		}
+		attachments := c.Networks
+		if len(attachments) == 0 && c.NetworkMode == ModeBridge {
+			attachments = []*Attachment{{Network: DefaultBridge, Pos: c.Pos}}
+		}
+		for i, a := range attachments {
+			n := p.Network(a.Network)
+			addr := a.IPv4Address
+			if !addr.IsValid() {
+				var ok bool
+				if addr, ok = book.next(n); !ok {
+					d.add(a.Pos, fmt.Sprintf("containers.%s.networks.%s", c.Name, a.Network),
+						"give the network a larger subnet",
+						"no available addresses on network %s (%s is full)", n.Name, n.Subnet)
+					continue
+				}
+			}
+			pc.Interfaces = append(pc.Interfaces, planInterface(pc, n, a, addr, i))
+		}
+		pc.Gateway = chooseGateway(p, pc.Interfaces)
+		if pc.Gateway != nil {
+			pc.GatewayInterface = pc.Gateway.Name
+		}
+		for _, i := range pc.Interfaces {
+			if p.Network(i.Network).UserDefined() {
+				pc.Resolver = EmbeddedDNS
+			}
+		}
+		p.Containers = append(p.Containers, pc)
+	}
+	// A container-mode container uses its target's resolver, like it uses
+	// its target's namespace.
+	for _, pc := range p.Containers {
+		if owner := p.NetnsOwner(pc); owner != nil && owner != pc {
+			pc.Resolver = owner.Resolver
+		}
+	}
+}
+
+func planInterface(pc *PlannedContainer, n *PlannedNetwork, a *Attachment, addr netip.Addr, index int) *Interface {
+	prefix := "eth"
+	if v := n.Options["com.docker.network.container_iface_prefix"]; v != "" {
+		prefix = v
+	}
+	sum := sha256.Sum256([]byte(pc.ID + "\x00" + n.ID))
+	mac := sum[:6]
+	mac[0] = (mac[0] &^ 0x01) | 0x02 // unicast, locally administered
+	i := &Interface{
+		Name:       prefix + strconv.Itoa(index),
+		Network:    n.Name,
+		Address:    netip.PrefixFrom(addr, n.Subnet.Bits()),
+		MAC:        fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]),
+		HostVeth:   "veth" + hex.EncodeToString(sum[6:10])[:7],
+		Aliases:    a.Aliases,
+		GwPriority: a.GwPriority,
+	}
+	if n.UserDefined() {
+		i.DNSNames = dnsNames(pc, a.Aliases)
+	}
+	return i
+}
+
+// dnsNames lists the names Docker registers for an endpoint on a
+// user-defined network: the container name, its aliases, the short ID and
+// the hostname, without repeats.
+func dnsNames(pc *PlannedContainer, aliases []string) []string {
+	var names []string
+	add := func(s string) {
+		if s != "" && !contains(names, s) {
+			names = append(names, s)
+		}
+	}
+	add(pc.Name)
+	for _, a := range aliases {
+		add(a)
+	}
+	add(pc.ShortID)
+	add(pc.Hostname)
+	return names
+}
+
+// chooseGateway orders the endpoints the way libnetwork's Endpoint.Less
+// does (gw_priority descending, non-internal before internal, networks with
+// a gateway first, then network name ascending) and returns the first one
+// that can carry a default route. Internal networks never do.
+func chooseGateway(p *Plan, ifaces []*Interface) *Interface {
+	sorted := SortEndpoints(p, ifaces)
+	for _, i := range sorted {
+		n := p.Network(i.Network)
+		if !n.Internal && n.Gateway.IsValid() {
+			return i
+		}
+	}
+	return nil
+}
+
+// SortEndpoints returns ifaces in libnetwork's endpoint order, the order in
+// which the embedded DNS server consults networks and in which the default
+// gateway is chosen.
+func SortEndpoints(p *Plan, ifaces []*Interface) []*Interface {
+	sorted := append([]*Interface(nil), ifaces...)
+	sort.SliceStable(sorted, func(a, b int) bool {
+		ia, ib := sorted[a], sorted[b]
+		na, nb := p.Network(ia.Network), p.Network(ib.Network)
+		if ia.GwPriority != ib.GwPriority {
+			return ia.GwPriority > ib.GwPriority
+		}
+		if na.Internal != nb.Internal {
+			return !na.Internal
+		}
+		if na.Gateway.IsValid() != nb.Gateway.IsValid() {
+			return na.Gateway.IsValid()
+		}
+		return na.Name < nb.Name
+	})
+	return sorted
+}
+
+// HostAddresses returns the Docker host's own IPv4 addresses in the lab:
+// loopback, the uplink and each bridge network's gateway.
+func (p *Plan) HostAddresses() []netip.Addr {
+	addrs := []netip.Addr{Localhost, p.Uplink.Addr()}
+	for _, n := range p.Networks {
+		if n.Bridge != "" {
+			addrs = append(addrs, n.Gateway)
+		}
+	}
+	return addrs
+}
+
+func planPorts(t *Topology, p *Plan, d *diagnostics) {
+	type hostKey struct {
+		port  uint16
+		proto string
+	}
+	used := map[hostKey]bool{}
+	for _, c := range t.Containers {
+		for _, ps := range c.Ports {
+			if ps.HostPort != 0 {
+				used[hostKey{ps.HostPort, ps.Proto}] = true
+			}
+		}
+	}
+	hostAddrs := p.HostAddresses()
+	nextEphemeral := uint16(ephemeralPortStart)
+	for _, c := range t.Containers {
+		pc := p.Container(c.Name)
+		if len(c.Ports) == 0 {
+			continue
+		}
+		if pc.Gateway == nil {
+			p.Warnings = append(p.Warnings, fmt.Sprintf(
+				"ports of %s are not published: it has no default gateway, because its networks are internal", c.Name))
+			continue
+		}
+		for _, ps := range c.Ports {
+			hostIP := netip.IPv4Unspecified()
+			if ps.HostIP.IsValid() {
+				hostIP = ps.HostIP
+				if !contains(addrStrings(hostAddrs), hostIP.String()) {
+					d.add(ps.Pos, fmt.Sprintf("containers.%s.ports", c.Name),
+						"use 127.0.0.1, 192.0.2.10 (the uplink) or a bridge gateway, or leave the address out",
+						"host address %s is not an address of the Docker host (Docker: cannot assign requested address)", hostIP)
+					continue
+				}
+			}
+			hostPort := ps.HostPort
+			if hostPort == 0 {
+				for used[hostKey{nextEphemeral, ps.Proto}] {
+					nextEphemeral++
+				}
+				hostPort = nextEphemeral
+				used[hostKey{hostPort, ps.Proto}] = true
+				nextEphemeral++
+			}
+			pc.Ports = append(pc.Ports, PortBinding{
+				HostIP:        hostIP,
+				HostPort:      hostPort,
+				ContainerIP:   pc.Gateway.Address.Addr(),
+				ContainerPort: ps.ContainerPort,
+				Proto:         ps.Proto,
+				Network:       pc.Gateway.Network,
+			})
+		}
+	}
+}
+
+func addrStrings(addrs []netip.Addr) []string {
+	out := make([]string, len(addrs))
+	for i, a := range addrs {
+		out[i] = a.String()
+	}
+	return out
+}
