@@ -76,6 +76,9 @@ type Report struct {
 	Surprises int `json:"surprises"`
 	// Expectations are the checks of the file's expect section, when run.
 	Expectations []ExpectationResult `json:"expectations,omitempty"`
+	// Capture summarises the packet capture of a run: interfaces, packet
+	// and drop counts, NAT translations. Nil when nothing was captured.
+	Capture any `json:"capture,omitempty"`
 }
 
 // ExpectationResult is one expect entry checked against a result.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/netip"
 )
 
 // Runtime instantiates plans as real networking. The netns runtime builds
@@ -76,3 +77,10 @@ var (
 	// topology: missing privilege, no user namespaces, Docker unreachable.
 	ErrEnvironment = errors.New("environment does not support this runtime")
 )
+
+// SourceAddresser is implemented by nodes that share a namespace with other
+// nodes, such as outside hosts, which must bind their own address before
+// sending so that peers see the right source.
+type SourceAddresser interface {
+	SourceAddr() netip.Addr
+}

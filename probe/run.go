@@ -1,0 +1,231 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/topolab/topolab/topology"
+)
+
+// RunOptions tunes Run.
+type RunOptions struct {
+	// Concurrency bounds the probes in flight; 0 means 64.
+	Concurrency int
+	// Timeout bounds each network exchange of a probe: an echo, a connect, a
+	// query. A silently dropped probe costs one Timeout; 0 means 1 s.
+	Timeout time.Duration
+	// Logger receives one debug line per probe; nil discards.
+	Logger *slog.Logger
+}
+
+func (o RunOptions) withDefaults() RunOptions {
+	if o.Concurrency <= 0 {
+		o.Concurrency = 64
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return o
+}
+
+// Run probes every spec on lab in parallel and returns the results in spec
+// order, each observed and compared with the prediction of m.
+func Run(ctx context.Context, lab topology.Lab, m *Model, specs []topology.ProbeSpec, opts RunOptions) []Result {
+	opts = opts.withDefaults()
+	results := make([]Result, len(specs))
+	sem := make(chan struct{}, opts.Concurrency)
+	var wg sync.WaitGroup
+	for i, spec := range specs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			results[i] = runOne(ctx, lab, m, spec, opts)
+			r := &results[i]
+			opts.Logger.Debug("probe", "from", r.From, "to", r.To, "kind", r.Kind, "by", r.By,
+				"address", r.Address, "result", r.Result, "predicted", r.Predicted, "detail", r.Detail)
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+// Surprises counts the results whose observation differs from prediction.
+func Surprises(results []Result) int {
+	n := 0
+	for _, r := range results {
+		if r.Surprise {
+			n++
+		}
+	}
+	return n
+}
+
+func runOne(ctx context.Context, lab topology.Lab, m *Model, spec topology.ProbeSpec, opts RunOptions) Result {
+	pred := m.Predict(spec)
+	r := newResult(spec)
+	r.Predicted, r.Reason, r.PredictedSource = pred.Predicted, pred.Reason, pred.PredictedSource
+	observe(ctx, lab, m, spec, opts, &r)
+	r.Surprise = r.Result != r.Predicted
+	return r
+}
+
+// prober runs the exchanges of one probe from one node.
+type prober struct {
+	node    topology.Node
+	source  netip.Addr
+	timeout time.Duration
+}
+
+func observe(ctx context.Context, lab topology.Lab, m *Model, spec topology.ProbeSpec, opts RunOptions, r *Result) {
+	node := lab.Node(spec.From)
+	if node == nil {
+		r.Result, r.Detail = Error, fmt.Sprintf("node %s is not in the lab", spec.From)
+		return
+	}
+	target, err := m.TargetOf(spec)
+	if err != nil {
+		r.Result, r.Detail = Error, err.Error()
+		return
+	}
+	p := &prober{node: node, timeout: opts.Timeout}
+	if sa, ok := node.(topology.SourceAddresser); ok {
+		p.source = sa.SourceAddr()
+	}
+	addr := target.Address
+	if target.Name != "" {
+		resolver, err := m.resolverOf(spec.From)
+		if err != nil {
+			r.Result, r.Detail = Error, err.Error()
+			return
+		}
+		addrs, err := p.lookup(ctx, resolver, target.Name)
+		r.Resolved = make([]string, len(addrs))
+		for i, a := range addrs {
+			r.Resolved[i] = a.String()
+		}
+		if err != nil || len(addrs) == 0 {
+			r.Result = NoName
+			if err != nil {
+				r.Detail = err.Error()
+			}
+			return
+		}
+		addr = addrs[0]
+		if spec.Kind == topology.KindDNS {
+			r.Address, r.Result = addr.String(), OK
+			return
+		}
+	}
+	r.Address = addr.String()
+	var ex exchange
+	switch spec.Kind {
+	case topology.KindPing:
+		ex = p.ping(ctx, addr)
+	case topology.KindTCP:
+		ex = p.tcp(ctx, netip.AddrPortFrom(addr, target.Port))
+	case topology.KindHTTP:
+		ex = p.http(ctx, netip.AddrPortFrom(addr, target.Port))
+	case topology.KindUDP:
+		ex = p.udp(ctx, netip.AddrPortFrom(addr, target.Port))
+	default:
+		ex = exchange{err: fmt.Errorf("unknown probe kind %q", spec.Kind)}
+	}
+	r.Result = ex.result()
+	if ex.err != nil {
+		r.Detail = ex.err.Error()
+	}
+	if r.Result == OK {
+		ms := float64(ex.rtt.Microseconds()) / 1000
+		r.RTTMillis = &ms
+	}
+	if ex.seen != "" {
+		seen := ex.seen
+		r.SeenSource = &seen
+	}
+}
+
+// resolverOf returns the DNS server a node's resolv.conf names.
+func (m *Model) resolverOf(node string) (netip.Addr, error) {
+	e, err := m.endpointOf(node)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	if e.container != nil {
+		return e.container.Resolver, nil
+	}
+	return m.Plan.Router, nil
+}
+
+// exchange is the outcome of one network exchange.
+type exchange struct {
+	rtt time.Duration
+	// seen is the client address the responder reported, "" if none.
+	seen string
+	// verdict overrides the result derived from err, for answers such as
+	// an ICMP destination unreachable.
+	verdict string
+	err     error
+}
+
+func (e exchange) result() string {
+	if e.verdict != "" {
+		return e.verdict
+	}
+	return classify(e.err)
+}
+
+// classify maps a socket error to a result word.
+func classify(err error) string {
+	var ne net.Error
+	switch {
+	case err == nil:
+		return OK
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return Refused
+	case errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EHOSTUNREACH),
+		errors.Is(err, syscall.EADDRNOTAVAIL):
+		return Unreachable
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded),
+		errors.As(err, &ne) && ne.Timeout():
+		return Timeout
+	}
+	return Error
+}
+
+// dial opens a connection from inside the node's namespace, bound to the
+// node's source address when it has one.
+func (p *prober) dial(ctx context.Context, network string, to netip.AddrPort) (net.Conn, error) {
+	d := net.Dialer{Timeout: p.timeout}
+	if p.source.IsValid() {
+		switch network {
+		case "udp":
+			d.LocalAddr = &net.UDPAddr{IP: p.source.AsSlice()}
+		default:
+			d.LocalAddr = &net.TCPAddr{IP: p.source.AsSlice()}
+		}
+	}
+	var conn net.Conn
+	err := p.node.Do(func() error {
+		var err error
+		conn, err = d.DialContext(ctx, network, to.String())
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return conn, nil
+}
