@@ -124,6 +124,11 @@ func (m *Model) fromContainer(src endpoint, dst netip.Addr, kind string, port ui
 	case known && (owner.kind == ownerGateway || owner.kind == ownerUplink):
 		return m.hostInput(src, gw.Name, c.Gateway.Address.Addr(), dst, kind, port)
 	case known && owner.kind == ownerContainer:
+		if shared := m.sharedNetwork(c, owner.node); shared != "" {
+			return verdict{result: Timeout, reason: fmt.Sprintf(
+				"%s is not on %s, so it sends to %s's address there through the host, and Docker drops traffic from %s to a container address on another bridge network (they share %s, where %s has another address)",
+				src.describe(), owner.network, owner.node, gw.Name, shared, owner.node)}
+		}
 		return verdict{result: Timeout, reason: fmt.Sprintf(
 			"%s and %s share no network: Docker drops traffic from %s to a container address on %s, another bridge network",
 			src.describe(), owner.node, gw.Name, owner.network)}
@@ -142,6 +147,23 @@ func (m *Model) fromContainer(src endpoint, dst netip.Addr, kind string, port ui
 		"%s belongs to no lab host, and the outside router has no route to it", dst)}
 }
 
+// sharedNetwork returns the first network of c that the namespace of node
+// is also on, or "".
+func (m *Model) sharedNetwork(c *topology.PlannedContainer, node string) string {
+	other := m.Plan.Container(node)
+	if other == nil {
+		return ""
+	}
+	for _, i := range c.Interfaces {
+		for _, j := range m.addressedInterfaces(other) {
+			if i.Network == j.Network {
+				return i.Network
+			}
+		}
+	}
+	return ""
+}
+
 // onLink predicts traffic to an address in the subnet of one of the
 // source container's interfaces.
 func (m *Model) onLink(src endpoint, iface *topology.Interface, dst netip.Addr, kind string, port uint16) verdict {
@@ -151,7 +173,7 @@ func (m *Model) onLink(src endpoint, iface *topology.Interface, dst netip.Addr, 
 	if known && owner.kind == ownerContainer && owner.network == n.Name {
 		if n.Driver == topology.DriverBridge && !n.ICC {
 			return verdict{result: Timeout, reason: fmt.Sprintf(
-				"icc is off on %s, so Docker drops traffic between its containers %s and %s",
+				"inter-container communication (icc) is off on %s, so Docker drops traffic between its containers %s and %s",
 				n.Name, src.describe(), owner.node)}
 		}
 		v := m.containerService(owner.node, kind, port, seen)

@@ -30,10 +30,13 @@ var defaultPools = []struct {
 // overlayPool is the swarm default address pool: 10.0.0.0/8 in /24s.
 var overlayPool = netip.MustParsePrefix("10.0.0.0/8")
 
-// ephemeralPortStart is the first host port Docker picks for a published
-// port without a host port: the start of Linux's default
-// net.ipv4.ip_local_port_range.
-const ephemeralPortStart = 32768
+// ephemeralPortStart and ephemeralPortEnd bound the host ports Docker picks
+// for a published port without a host port: Linux's default
+// net.ipv4.ip_local_port_range, which Docker reads.
+const (
+	ephemeralPortStart = 32768
+	ephemeralPortEnd   = 60999
+)
 
 // PlanTopology decides every subnet, address, name and port binding of t,
 // the way Docker Engine would for the same networks created and containers
@@ -58,6 +61,7 @@ func PlanTopology(t *Topology) (*Plan, error) {
 	if err := d.err(); err != nil {
 		return nil, err
 	}
+	p.BuildIndex()
 	return p, nil
 }
 
@@ -212,7 +216,7 @@ func planContainers(t *Topology, p *Plan, d *diagnostics) {
 			n := p.Network(a.Network)
 			field := fmt.Sprintf("containers.%s.networks.%s.ipv4_address", c.Name, a.Network)
 			if tn := t.Network(a.Network); tn != nil && !tn.Subnet.IsValid() {
-				validateStaticAddress(d, field, a, n.Subnet, n.Gateway)
+				validateStaticAddress(d, a.Pos, field, a, n.Subnet, n.Gateway)
 			}
 			book.reserve(a.Network, a.IPv4Address)
 		}
@@ -264,11 +268,47 @@ func planContainers(t *Topology, p *Plan, d *diagnostics) {
 	}
 	// A container-mode container uses its target's resolver, like it uses
 	// its target's namespace.
+	owners := netnsOwners(p)
 	for _, pc := range p.Containers {
-		if owner := p.NetnsOwner(pc); owner != nil && owner != pc {
+		if owner := owners[pc.Name]; owner != nil && owner != pc {
 			pc.Resolver = owner.Resolver
 		}
 	}
+}
+
+// netnsOwners returns Plan.NetnsOwner of every container by name, in time
+// linear in the number of containers. A chain that loops or names an
+// unknown container has no owner.
+func netnsOwners(p *Plan) map[string]*PlannedContainer {
+	byName := make(map[string]*PlannedContainer, len(p.Containers))
+	for _, pc := range p.Containers {
+		byName[pc.Name] = pc
+	}
+	owners := make(map[string]*PlannedContainer, len(p.Containers))
+	visiting := map[string]bool{}
+	var owner func(pc *PlannedContainer) *PlannedContainer
+	owner = func(pc *PlannedContainer) *PlannedContainer {
+		if o, done := owners[pc.Name]; done {
+			return o
+		}
+		var o *PlannedContainer
+		switch pc.Mode {
+		case ModeHost:
+		case ModeContainer:
+			if target := byName[pc.ModeTarget]; target != nil && !visiting[pc.Name] {
+				visiting[pc.Name] = true
+				o = owner(target)
+			}
+		default:
+			o = pc
+		}
+		owners[pc.Name] = o
+		return o
+	}
+	for _, pc := range p.Containers {
+		owner(pc)
+	}
+	return owners
 }
 
 func planInterface(pc *PlannedContainer, n *PlannedNetwork, a *Attachment, addr netip.Addr, index int) *Interface {
@@ -363,20 +403,22 @@ func (p *Plan) HostAddresses() []netip.Addr {
 }
 
 func planPorts(t *Topology, p *Plan, d *diagnostics) {
-	type hostKey struct {
-		port  uint16
-		proto string
-	}
-	used := map[hostKey]bool{}
+	alloc := newPortAllocator()
+	// Host ports the file names are reserved before any ephemeral port is
+	// chosen, so an ephemeral port never takes one that a later container
+	// asks for. Docker, starting containers one by one, would instead fail
+	// on the later container.
 	for _, c := range t.Containers {
+		if pc := p.Container(c.Name); pc == nil || pc.Gateway == nil {
+			continue
+		}
 		for _, ps := range c.Ports {
 			if ps.HostPort != 0 {
-				used[hostKey{ps.HostPort, ps.Proto}] = true
+				alloc.mark(bindAddr(ps), ps.Proto, ps.HostPort)
 			}
 		}
 	}
 	hostAddrs := p.HostAddresses()
-	nextEphemeral := uint16(ephemeralPortStart)
 	for _, c := range t.Containers {
 		pc := p.Container(c.Name)
 		if len(c.Ports) == 0 {
@@ -387,25 +429,32 @@ func planPorts(t *Topology, p *Plan, d *diagnostics) {
 				"ports of %s are not published: it has no default gateway, because its networks are internal", c.Name))
 			continue
 		}
+		field := fmt.Sprintf("containers.%s.ports", c.Name)
+		// failed is the position of an entry already reported, so that a
+		// range whose ports run out gives one error, not one per port.
+		var failed Pos
 		for _, ps := range c.Ports {
-			hostIP := netip.IPv4Unspecified()
-			if ps.HostIP.IsValid() {
-				hostIP = ps.HostIP
-				if !contains(addrStrings(hostAddrs), hostIP.String()) {
-					d.add(ps.Pos, fmt.Sprintf("containers.%s.ports", c.Name),
-						"use 127.0.0.1, 192.0.2.10 (the uplink) or a bridge gateway, or leave the address out",
-						"host address %s is not an address of the Docker host (Docker: cannot assign requested address)", hostIP)
-					continue
-				}
+			if failed.Line > 0 && ps.Pos == failed {
+				continue
+			}
+			hostIP := bindAddr(ps)
+			if ps.HostIP.IsValid() && !contains(addrStrings(hostAddrs), hostIP.String()) {
+				d.add(ps.Pos, field,
+					"use 127.0.0.1, 192.0.2.10 (the uplink) or a bridge gateway, or leave the address out",
+					"host address %s is not an address of the Docker host (Docker: cannot assign requested address)", hostIP)
+				failed = ps.Pos
+				continue
 			}
 			hostPort := ps.HostPort
 			if hostPort == 0 {
-				for used[hostKey{nextEphemeral, ps.Proto}] {
-					nextEphemeral++
+				var ok bool
+				if hostPort, ok = alloc.ephemeral(hostIP, ps.Proto); !ok {
+					d.add(ps.Pos, field, "publish fewer ports without a host port, or give them host ports",
+						"all ports are allocated: no free host port from %d to %d for %s/%s",
+						ephemeralPortStart, ephemeralPortEnd, hostIP, ps.Proto)
+					failed = ps.Pos
+					continue
 				}
-				hostPort = nextEphemeral
-				used[hostKey{hostPort, ps.Proto}] = true
-				nextEphemeral++
 			}
 			pc.Ports = append(pc.Ports, PortBinding{
 				HostIP:        hostIP,
@@ -417,6 +466,77 @@ func planPorts(t *Topology, p *Plan, d *diagnostics) {
 			})
 		}
 	}
+}
+
+// bindAddr returns the host address of a published port: its HostIP, or
+// 0.0.0.0 when the port is published on every address.
+func bindAddr(ps PortSpec) netip.Addr {
+	if ps.HostIP.IsValid() {
+		return ps.HostIP
+	}
+	return netip.IPv4Unspecified()
+}
+
+// portAllocator chooses host ports the way Docker's port allocator does. A
+// port on a specific address must be free on that address and on 0.0.0.0;
+// a port on 0.0.0.0 must be free on every address. An ephemeral port is the
+// first free one after the last ephemeral port given out for the same
+// address and protocol, wrapping around at the end of the range, so TCP and
+// UDP count separately.
+type portAllocator struct {
+	used map[netip.Addr]map[string]map[uint16]bool
+	last map[netip.Addr]map[string]uint16
+}
+
+func newPortAllocator() *portAllocator {
+	return &portAllocator{
+		used: map[netip.Addr]map[string]map[uint16]bool{},
+		last: map[netip.Addr]map[string]uint16{},
+	}
+}
+
+func (a *portAllocator) free(addr netip.Addr, proto string, port uint16) bool {
+	if addr.IsUnspecified() {
+		for _, protos := range a.used {
+			if protos[proto][port] {
+				return false
+			}
+		}
+		return true
+	}
+	return !a.used[addr][proto][port] && !a.used[netip.IPv4Unspecified()][proto][port]
+}
+
+func (a *portAllocator) mark(addr netip.Addr, proto string, port uint16) {
+	if a.used[addr] == nil {
+		a.used[addr] = map[string]map[uint16]bool{}
+	}
+	if a.used[addr][proto] == nil {
+		a.used[addr][proto] = map[uint16]bool{}
+	}
+	a.used[addr][proto][port] = true
+}
+
+func (a *portAllocator) ephemeral(addr netip.Addr, proto string) (uint16, bool) {
+	if a.last[addr] == nil {
+		a.last[addr] = map[string]uint16{}
+	}
+	port, ok := a.last[addr][proto]
+	if !ok {
+		port = ephemeralPortEnd
+	}
+	for range ephemeralPortEnd - ephemeralPortStart + 1 {
+		port++
+		if port > ephemeralPortEnd {
+			port = ephemeralPortStart
+		}
+		if a.free(addr, proto, port) {
+			a.mark(addr, proto, port)
+			a.last[addr][proto] = port
+			return port, true
+		}
+	}
+	return 0, false
 }
 
 func addrStrings(addrs []netip.Addr) []string {

@@ -33,6 +33,26 @@ type Plan struct {
 	Warnings []string `json:"warnings,omitempty"`
 
 	Topology *Topology `json:"-"`
+
+	// Indexes by name, built by BuildIndex; nil until then, when the
+	// lookups search the slices instead.
+	networkIndex   map[string]*PlannedNetwork
+	containerIndex map[string]*PlannedContainer
+}
+
+// BuildIndex indexes the networks and containers by name for Network and
+// Container. PlanTopology calls it; call it again after changing the slices,
+// such as after decoding a plan from JSON. It must not run concurrently with
+// lookups.
+func (p *Plan) BuildIndex() {
+	p.networkIndex = make(map[string]*PlannedNetwork, len(p.Networks))
+	for _, n := range p.Networks {
+		p.networkIndex[n.Name] = n
+	}
+	p.containerIndex = make(map[string]*PlannedContainer, len(p.Containers))
+	for _, c := range p.Containers {
+		p.containerIndex[c.Name] = c
+	}
 }
 
 // PlannedNetwork is a network with its subnet and Linux device decided.
@@ -121,6 +141,9 @@ type PortBinding struct {
 
 // Network returns the planned network with the given name, or nil.
 func (p *Plan) Network(name string) *PlannedNetwork {
+	if p.networkIndex != nil {
+		return p.networkIndex[name]
+	}
 	for _, n := range p.Networks {
 		if n.Name == name {
 			return n
@@ -131,6 +154,9 @@ func (p *Plan) Network(name string) *PlannedNetwork {
 
 // Container returns the planned container with the given name, or nil.
 func (p *Plan) Container(name string) *PlannedContainer {
+	if p.containerIndex != nil {
+		return p.containerIndex[name]
+	}
 	for _, c := range p.Containers {
 		if c.Name == name {
 			return c
