@@ -20,15 +20,20 @@ type overlayGroup struct {
 	surprise bool
 }
 
-// writeOverlay draws the reachability edges of d.opts.Results. Results whose
-// source or target is not a node of the diagram are left out.
+// writeOverlay draws the reachability edges of d.opts.Results between
+// containers. Results from or to the host and the outside are left out: the
+// matrix shows them, and on a slide their edges would hide the topology.
 func (d *diagram) writeOverlay() {
 	var groups []*overlayGroup
 	index := map[string]*overlayGroup{}
 	for i := range d.opts.Results {
 		r := &d.opts.Results[i]
+		target := targetNode(d.plan, r)
+		if d.plan.Container(r.From) == nil || d.plan.Container(target) == nil {
+			continue
+		}
 		from := d.nodeID(r.From)
-		to := d.nodeID(targetNode(d.plan, r))
+		to := d.nodeID(target)
 		if from == "" || to == "" {
 			continue
 		}

@@ -1,0 +1,23 @@
+// Package capture records the packets that cross a lab's interfaces and
+// explains them: a pcapng file with one interface block per capture point, a
+// flow table that says which interfaces each flow crossed and which probe
+// caused it, and the NAT translations of the lab host, each shown as the same
+// flow before and after the rewrite.
+//
+// The package knows nothing about runtimes. A caller describes each capture
+// point as a Point: a label for humans, an interface name, and a function
+// that runs code inside the interface's network namespace (such as
+// topology.Node.Do). Start opens one AF_PACKET socket per point inside that
+// namespace, and the socket stays bound to it after the function returns, so
+// the readers run on ordinary goroutines.
+//
+// Nothing is lost silently. Packets the kernel dropped because a socket's
+// queue was full, packets discarded because the capture reached its size
+// limit, and packets still queued when the drain timed out are all counted
+// per point in Capture.Stats and named by Capture.Summary.
+//
+// Capturing needs Linux and CAP_NET_RAW in the namespace of each point; on
+// other systems Start and ReadConntrack return ErrUnsupported. Reading
+// recorded pcapng files, building flow tables and pairing NAT translations
+// work everywhere.
+package capture

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/topolab/topolab/probe"
+	"github.com/topolab/topolab/render"
+	"github.com/topolab/topolab/topology"
+)
+
+type runOptions struct {
+	*globalOptions
+	runtimeOptions
+	output  string
+	strict  bool
+	timeout time.Duration
+}
+
+func newRunCommand(g *globalOptions) *cobra.Command {
+	o := &runOptions{globalOptions: g}
+	c := &cobra.Command{
+		Use:   "run FILE",
+		Short: "Build a lab, probe it, compare with the prediction, write the results and tear it down",
+		Long: `Build the lab of FILE, run every probe from inside its nodes (the file's
+probes, or the default set, plus its expectations), compare what the kernel
+did with what Docker's rules predict, write the output folder and tear the
+lab down. The output folder holds diagram.svg, diagram.png, matrix.md,
+results.json, capture.pcapng and nat.md.
+
+Exits 1 when an expectation fails, or with --strict when an observation
+differs from the prediction.`,
+		Example: `  topolab run alpine-net
+  topolab run lab.yaml -o out/ --strict
+  topolab run nat --runtime docker --format json`,
+		Args: exactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			return o.run(c.Context(), args[0])
+		},
+	}
+	o.addFlags(c)
+	c.Flags().StringVarP(&o.output, "output", "o", "", "output folder (default: topolab-<lab> in the current folder)")
+	c.Flags().BoolVar(&o.strict, "strict", false, "exit 1 when an observed result differs from the prediction")
+	c.Flags().DurationVar(&o.timeout, "timeout", time.Second, "time each probe exchange may take before it counts as timed out")
+	return c
+}
+
+func (o *runOptions) run(ctx context.Context, arg string) error {
+	if err := o.checkFormat("table", "json", "markdown", "csv"); err != nil {
+		return err
+	}
+	plan, err := loadPlan(arg)
+	if err != nil {
+		return err
+	}
+	rt, err := o.newRuntime(o.globalOptions)
+	if err != nil {
+		return err
+	}
+	log := o.logger()
+	log.Info("building lab", "lab", plan.Lab, "runtime", rt.Name())
+	lab, err := rt.Up(ctx, plan)
+	if err != nil {
+		return fmt.Errorf("building lab %s: %w", plan.Lab, err)
+	}
+	defer closeLab(lab, o.globalOptions)
+
+	rec, err := startCapture(ctx, lab, o.globalOptions)
+	if err != nil {
+		return err
+	}
+	m := probe.NewModel(plan)
+	report := probeLab(ctx, lab, m, rt.Name(), probe.RunOptions{Timeout: o.timeout, Logger: log})
+	captured, capErr := rec.stop(ctx)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if capErr != nil {
+		log.Warn("packet capture failed", "error", capErr)
+	}
+	captured.annotate(report)
+
+	dir := o.output
+	if dir == "" {
+		dir = "topolab-" + plan.Lab
+	}
+	if err := writeOutputs(ctx, dir, plan, report, captured); err != nil {
+		return err
+	}
+	if err := render.WriteMatrix(o.Out, report, o.format, render.MatrixOptions{Color: o.color(), Plan: plan}); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.ErrOut, "wrote %s/\n", dir)
+	return verdictOf(o.globalOptions, report, o.strict)
+}
+
+// probeLab runs the probe set and the expectations of m on lab.
+func probeLab(ctx context.Context, lab topology.Lab, m *probe.Model, runtime string, opts probe.RunOptions) *probe.Report {
+	specs := m.Probes()
+	expect := m.ExpectSpecs()
+	all := probe.Run(ctx, lab, m, append(append([]topology.ProbeSpec(nil), specs...), expect...), opts)
+	results := all[:len(specs)]
+	return &probe.Report{
+		SchemaVersion: probe.SchemaVersion,
+		Lab:           m.Plan.Lab,
+		Runtime:       runtime,
+		Results:       results,
+		Surprises:     probe.Surprises(results),
+		Expectations:  m.CheckAll(all[len(specs):]),
+	}
+}
+
+// verdictOf prints failed expectations and surprises, and returns the
+// error that gives the exit code.
+func verdictOf(g *globalOptions, report *probe.Report, strict bool) error {
+	failed := failedChecks(report.Expectations)
+	for _, f := range failed {
+		fmt.Fprintf(g.ErrOut, "FAIL %s: %s; predicted %s because: %s\n", describeCheck(f), f.Failure, f.Predicted, f.Reason)
+	}
+	if report.Surprises > 0 {
+		fmt.Fprintf(g.ErrOut, "%d of %d results differ from the prediction\n", report.Surprises, len(report.Results))
+	}
+	switch {
+	case len(failed) > 0:
+		return &exitError{code: exitFailed, err: fmt.Errorf("%w: %d of %d expectations failed", errSilent, len(failed), len(report.Expectations))}
+	case strict && report.Surprises > 0:
+		return &exitError{code: exitFailed, err: fmt.Errorf("%w: %d surprises", errSilent, report.Surprises)}
+	}
+	return nil
+}
+
+// closeLab tears a lab down even when the command's context was cancelled.
+func closeLab(lab topology.Lab, g *globalOptions) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := lab.Close(ctx); err != nil {
+		g.logger().Error("tearing down lab", "lab", lab.Plan().Lab, "error", err)
+	}
+}
+
+// writeOutputs writes the output folder of a run.
+func writeOutputs(ctx context.Context, dir string, plan *topology.Plan, report *probe.Report, captured *captureResult) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("creating output folder: %w", err)
+	}
+	write := func(name string, data []byte) error {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			return fmt.Errorf("writing %s: %w", name, err)
+		}
+		return nil
+	}
+	diagram, err := render.RenderDiagram(ctx, plan, render.DiagramOptions{Results: report.Results, Overlay: true})
+	if err != nil {
+		return fmt.Errorf("drawing %s: %w", plan.Lab, err)
+	}
+	var md bytes.Buffer
+	if err := render.WriteMatrix(&md, report, "markdown", render.MatrixOptions{Plan: plan}); err != nil {
+		return err
+	}
+	results, err := json.MarshalIndent(report, "", "  ")
+	if err != nil {
+		return err
+	}
+	files := []struct {
+		name string
+		data []byte
+	}{
+		{"diagram.svg", diagram.SVG},
+		{"diagram.png", diagram.PNG},
+		{"diagram.dot", diagram.DOT},
+		{"matrix.md", md.Bytes()},
+		{"results.json", append(results, '\n')},
+	}
+	for _, f := range files {
+		if err := write(f.name, f.data); err != nil {
+			return err
+		}
+	}
+	return captured.write(dir)
+}

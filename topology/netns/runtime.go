@@ -1,0 +1,92 @@
+package netns
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Options configures a Runtime.
+type Options struct {
+	// Logger receives progress and errors of background servers. Nil
+	// discards them.
+	Logger *slog.Logger
+	// StateDir contains the state files of supervised labs and the lock
+	// files that keep two labs of one name apart. Empty means
+	// DefaultStateDir().
+	StateDir string
+}
+
+// Runtime is the netns implementation of topology.Runtime.
+type Runtime struct {
+	log      *slog.Logger
+	stateDir string
+}
+
+// New returns a runtime configured by opts.
+func New(opts Options) *Runtime {
+	r := &Runtime{log: opts.Logger, stateDir: opts.StateDir}
+	if r.log == nil {
+		r.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if r.stateDir == "" {
+		r.stateDir = DefaultStateDir()
+	}
+	return r
+}
+
+// Name returns "netns", the runtime's name as --runtime takes it.
+func (r *Runtime) Name() string { return "netns" }
+
+// StateDir returns the folder of the runtime's state and lock files.
+func (r *Runtime) StateDir() string { return r.stateDir }
+
+// SystemStateDir is the state folder of labs run by root outside a user
+// namespace.
+const SystemStateDir = "/run/topolab/netns"
+
+// DefaultStateDir returns SystemStateDir for root in the initial user
+// namespace. Other processes, including root inside a rootless user
+// namespace, get a folder of their own user: $XDG_RUNTIME_DIR/topolab/netns,
+// or topolab-<uid>/netns under the temporary folder when XDG_RUNTIME_DIR is
+// unset.
+func DefaultStateDir() string {
+	if os.Geteuid() == 0 && !inChildUserNamespace() {
+		return SystemStateDir
+	}
+	if dir := os.Getenv("XDG_RUNTIME_DIR"); dir != "" {
+		return filepath.Join(dir, "topolab", "netns")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("topolab-%d", outerUID()), "netns")
+}
+
+// inChildUserNamespace reports whether the process runs in a user namespace
+// other than the initial one, whose uid_map is the single identity line
+// "0 0 4294967295".
+func inChildUserNamespace() bool {
+	data, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil {
+		return false
+	}
+	return strings.Join(strings.Fields(string(data)), " ") != "0 0 4294967295"
+}
+
+// outerUID returns the user ID that the process's user ID maps to in the
+// parent user namespace, or the user ID itself outside a user namespace.
+func outerUID() int {
+	uid := os.Getuid()
+	data, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil {
+		return uid
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		var inside, outside, count int
+		if n, _ := fmt.Sscan(line, &inside, &outside, &count); n == 3 && uid >= inside && uid < inside+count {
+			return outside + uid - inside
+		}
+	}
+	return uid
+}

@@ -1,0 +1,373 @@
+package netns
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/topolab/topolab/topology"
+	"golang.org/x/sys/unix"
+)
+
+// stateVersion is the version of the state file format.
+const stateVersion = 1
+
+// state is the content of <StateDir>/<lab>.json, written by a supervisor
+// while it holds a lab. Other processes enter the lab's namespaces through
+// /proc/<PID>/fd/<n> of the supervisor.
+type state struct {
+	Version int    `json:"version"`
+	Lab     string `json:"lab"`
+	PID     int    `json:"pid"`
+	// StartTime is the supervisor's start time in clock ticks after boot
+	// (field 22 of /proc/PID/stat), which tells it apart from a later
+	// process that reuses the PID.
+	StartTime uint64 `json:"start_time"`
+	File      string `json:"file,omitempty"`
+	// Namespaces maps "host", "outside" and every container that owns a
+	// namespace to the supervisor's file descriptor of that namespace.
+	Namespaces map[string]int `json:"namespaces"`
+	Plan       *topology.Plan `json:"plan"`
+}
+
+// Namespace keys of the state file besides container names. Container
+// names cannot clash with them: a container named host would clash with
+// the host node already.
+const (
+	stateHost    = "host"
+	stateOutside = "outside"
+)
+
+// Supervise builds plan, records it in the state file <StateDir>/<lab>.json
+// so that Attach and Down find it, calls ready with the lab, and holds the
+// lab until ctx is done. It then removes the state file and tears the lab
+// down. A lab of the same name that already runs makes it return an error
+// wrapping topology.ErrLabExists.
+func (r *Runtime) Supervise(ctx context.Context, plan *topology.Plan, ready func(topology.Lab)) error {
+	lock, err := r.lockLab(plan.Lab)
+	if err != nil {
+		return err
+	}
+	l, err := r.build(ctx, plan)
+	if err != nil {
+		unlockLab(lock)
+		return err
+	}
+	l.lock = lock
+	defer l.Close(context.Background())
+
+	path := r.statePath(plan.Lab)
+	if err := r.writeState(path, l); err != nil {
+		return err
+	}
+	defer os.Remove(path)
+	if ready != nil {
+		ready(l)
+	}
+	<-ctx.Done()
+	return nil
+}
+
+func (r *Runtime) statePath(lab string) string {
+	return filepath.Join(r.stateDir, lab+".json")
+}
+
+func (r *Runtime) writeState(path string, l *lab) error {
+	start, err := processStartTime(os.Getpid())
+	if err != nil {
+		return fmt.Errorf("writing state of lab %s: %w", l.plan.Lab, err)
+	}
+	st := state{
+		Version:    stateVersion,
+		Lab:        l.plan.Lab,
+		PID:        os.Getpid(),
+		StartTime:  start,
+		Namespaces: map[string]int{stateHost: l.hostFd, stateOutside: l.outsideFd},
+		Plan:       l.plan,
+	}
+	if l.plan.Topology != nil {
+		st.File = l.plan.Topology.File
+	}
+	for name, fd := range l.containerFd {
+		st.Namespaces[name] = fd
+	}
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding state of lab %s: %w", l.plan.Lab, err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return fmt.Errorf("writing state file: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing state file: %w", err)
+	}
+	return nil
+}
+
+// readState reads the state file of lab. It returns an error wrapping
+// fs.ErrNotExist when there is none.
+func (r *Runtime) readState(lab string) (*state, error) {
+	data, err := os.ReadFile(r.statePath(lab))
+	if err != nil {
+		return nil, err
+	}
+	var st state
+	if err := json.Unmarshal(data, &st); err != nil {
+		return nil, fmt.Errorf("reading state file of lab %s: %w", lab, err)
+	}
+	if st.Version != stateVersion || st.Plan == nil {
+		return nil, fmt.Errorf("reading state file of lab %s: unknown format version %d", lab, st.Version)
+	}
+	restoreGateways(st.Plan)
+	return &st, nil
+}
+
+// restoreGateways sets each container's Gateway from GatewayInterface,
+// since the pointer does not survive JSON.
+func restoreGateways(p *topology.Plan) {
+	for _, c := range p.Containers {
+		c.Gateway = nil
+		for _, i := range c.Interfaces {
+			if i.Name == c.GatewayInterface {
+				c.Gateway = i
+			}
+		}
+	}
+}
+
+// alive reports whether the supervisor recorded in st still runs.
+func (st *state) alive() bool {
+	start, err := processStartTime(st.PID)
+	return err == nil && start == st.StartTime
+}
+
+// Attach opens the lab that a supervisor process holds, for probes and
+// commands run from another process. The returned lab's nodes enter the
+// supervisor's namespaces; its Close releases only this process's file
+// descriptors and leaves the lab running. It returns an error wrapping
+// topology.ErrNoLab when no supervisor holds the lab.
+//
+// NOTE: a lab supervised inside a rootless user namespace can be attached
+// only from processes inside that user namespace.
+func (r *Runtime) Attach(ctx context.Context, labName string) (topology.Lab, error) {
+	st, err := r.readState(labName)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("attaching to lab %s: %w", labName, topology.ErrNoLab)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !st.alive() {
+		return nil, fmt.Errorf("attaching to lab %s: supervisor %d is gone (remove it with `topolab down %s`): %w",
+			labName, st.PID, labName, topology.ErrNoLab)
+	}
+	l := newLab(st.Plan, r.log.With("lab", labName))
+	l.owner = false
+	fail := func(err error) (topology.Lab, error) {
+		l.Close(ctx)
+		return nil, fmt.Errorf("attaching to lab %s: %w", labName, err)
+	}
+	for name, n := range st.Namespaces {
+		fd, err := openPeerNetns(st.PID, n)
+		if err != nil {
+			return fail(fmt.Errorf("namespace of %s: %w", name, err))
+		}
+		switch name {
+		case stateHost:
+			l.hostFd = fd
+		case stateOutside:
+			l.outsideFd = fd
+		default:
+			l.containerFd[name] = fd
+		}
+	}
+	if l.hostFd < 0 || l.outsideFd < 0 {
+		return fail(errors.New("state file lists no host or outside namespace"))
+	}
+	// The supervisor may have exited and its PID been reused while the
+	// descriptors were opened.
+	if !st.alive() {
+		return fail(fmt.Errorf("supervisor %d exited: %w", st.PID, topology.ErrNoLab))
+	}
+	l.makeNodes()
+	return l, nil
+}
+
+// openPeerNetns opens file descriptor n of process pid, which must be a
+// network namespace.
+func openPeerNetns(pid, n int) (int, error) {
+	path := "/proc/" + strconv.Itoa(pid) + "/fd/" + strconv.Itoa(n)
+	target, err := os.Readlink(path)
+	if err != nil {
+		return -1, err
+	}
+	if !strings.HasPrefix(target, "net:[") {
+		return -1, fmt.Errorf("%s is %s, not a network namespace", path, target)
+	}
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("opening %s: %w", path, err)
+	}
+	return fd, nil
+}
+
+// Down stops the supervisor of lab with SIGTERM, waits for it to exit
+// (SIGKILL after ctx is done or 10 s), and removes its state file, also the
+// stale one of a supervisor that crashed. It returns an error wrapping
+// topology.ErrNoLab when no state file exists.
+func (r *Runtime) Down(ctx context.Context, labName string) error {
+	st, err := r.readState(labName)
+	if errors.Is(err, fs.ErrNotExist) {
+		r.removeStaleLock(labName)
+		return fmt.Errorf("stopping lab %s: %w", labName, topology.ErrNoLab)
+	}
+	if err != nil {
+		// An unreadable state file is stale by definition: nothing can use it.
+		os.Remove(r.statePath(labName))
+		return err
+	}
+	if st.alive() {
+		if err := stopProcess(ctx, st); err != nil {
+			return fmt.Errorf("stopping lab %s: %w", labName, err)
+		}
+	}
+	if err := os.Remove(r.statePath(labName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("removing state of lab %s: %w", labName, err)
+	}
+	r.removeStaleLock(labName)
+	return nil
+}
+
+// stopTimeout bounds the wait for a supervisor after SIGTERM.
+const stopTimeout = 10 * time.Second
+
+func stopProcess(ctx context.Context, st *state) error {
+	if err := syscall.Kill(st.PID, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("signalling supervisor %d: %w", st.PID, err)
+	}
+	deadline := time.NewTimer(stopTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for st.alive() {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			syscall.Kill(st.PID, syscall.SIGKILL)
+			return fmt.Errorf("waiting for supervisor %d: %w", st.PID, ctx.Err())
+		case <-deadline.C:
+			syscall.Kill(st.PID, syscall.SIGKILL)
+		}
+	}
+	return nil
+}
+
+// List returns the labs whose supervisor runs. Labs built with Up by a
+// foreground process are not listed.
+func (r *Runtime) List(ctx context.Context) ([]topology.LabInfo, error) {
+	entries, err := os.ReadDir(r.stateDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing labs: %w", err)
+	}
+	var out []topology.LabInfo
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok {
+			continue
+		}
+		st, err := r.readState(name)
+		if err != nil || !st.alive() {
+			continue
+		}
+		out = append(out, topology.LabInfo{Name: st.Lab, Runtime: r.Name(), File: st.File, PID: st.PID})
+	}
+	return out, nil
+}
+
+// processStartTime returns field 22 of /proc/PID/stat, the start time in
+// clock ticks after boot.
+func processStartTime(pid int) (uint64, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The command name, field 2, is in parentheses and may contain spaces.
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("parsing /proc/%d/stat", pid)
+	}
+	fields := strings.Fields(string(data[i+1:]))
+	// fields[0] is field 3, so field 22 is fields[19].
+	if len(fields) < 20 {
+		return 0, fmt.Errorf("parsing /proc/%d/stat", pid)
+	}
+	return strconv.ParseUint(fields[19], 10, 64)
+}
+
+func (r *Runtime) lockPath(lab string) string {
+	return filepath.Join(r.stateDir, lab+".lock")
+}
+
+// lockLab takes the exclusive lock that one running lab of a name holds,
+// `flock -n <StateDir>/<lab>.lock`. The kernel releases it when the process
+// exits, so a crashed lab never blocks a new one.
+func (r *Runtime) lockLab(lab string) (*os.File, error) {
+	if err := os.MkdirAll(r.stateDir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating state folder: %w (set another with the runtime's StateDir): %w",
+			err, topology.ErrEnvironment)
+	}
+	path := r.lockPath(lab)
+	for {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|syscall.O_CLOEXEC, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("locking lab %s: %w", lab, err)
+		}
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			f.Close()
+			if errors.Is(err, unix.EWOULDBLOCK) {
+				return nil, fmt.Errorf("%w: %s (stop it with `topolab down %s`)", topology.ErrLabExists, lab, lab)
+			}
+			return nil, fmt.Errorf("locking lab %s: %w", lab, err)
+		}
+		// The previous holder removes the file before unlocking, so a
+		// lock taken on a removed file is no lock: try again.
+		var held, current unix.Stat_t
+		if unix.Fstat(int(f.Fd()), &held) == nil && unix.Stat(path, &current) == nil && held.Ino == current.Ino {
+			return f, nil
+		}
+		f.Close()
+	}
+}
+
+// unlockLab removes the lock file and releases the lock.
+func unlockLab(f *os.File) {
+	os.Remove(f.Name())
+	f.Close()
+}
+
+// removeStaleLock removes the lock file of lab unless a process holds it.
+func (r *Runtime) removeStaleLock(lab string) {
+	f, err := os.OpenFile(r.lockPath(lab), os.O_RDWR|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+		unlockLab(f)
+		return
+	}
+	f.Close()
+}
