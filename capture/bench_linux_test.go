@@ -34,7 +34,7 @@ func BenchmarkCapture(b *testing.B) {
 
 func benchCapture(b *testing.B, engine Engine, ifaces, rate int) {
 	p := newPair(b, ifaces)
-	p.udpSink(b)
+	p.sink.dropUDPPort(b, 9)
 	conns := p.generator(b)
 	opts := Options{Engine: engine, MaxPackets: 1 << 30, MaxBytes: 1 << 36, SnapLen: 128, DrainTimeout: 10 * time.Second}
 	s, err := Start(context.Background(), p.points(ifaces), opts)
@@ -58,12 +58,14 @@ func benchCapture(b *testing.B, engine Engine, ifaces, rate int) {
 		b.Fatalf("Stop: %v", err)
 	}
 
-	var kernel uint64
+	var kernel, drops uint64
 	for _, st := range c.Stats {
 		kernel += st.KernelPackets
+		drops += st.KernelDrops
 	}
 	b.ReportMetric(float64(sent)/sending.Seconds(), "sent-pps")
 	b.ReportMetric(float64(len(c.Packets))/sending.Seconds(), "captured-pps")
 	b.ReportMetric(100*float64(c.Lost())/float64(max(kernel, 1)), "lost-%")
+	b.ReportMetric(float64(drops), "kernel-drops")
 	b.ReportMetric(0, "ns/op")
 }

@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -9,9 +10,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/lexer"
 	"github.com/goccy/go-yaml/parser"
 )
 
@@ -70,16 +73,23 @@ func Parse(name string, data []byte) (*Topology, error) {
 		return nil, d.err()
 	}
 
-	file, err := parser.ParseBytes(data, 0)
+	// A UTF-8 byte order mark may start a YAML stream; it is no content.
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	if !utf8.Valid(data) {
+		i := invalidUTF8(data)
+		line := bytes.Count(data[:i], []byte("\n")) + 1
+		col := i - bytes.LastIndexByte(data[:i], '\n')
+		d.add(Pos{Line: line, Column: col}, "", "save the file as UTF-8 text",
+			"file is not valid UTF-8: byte 0x%02x cannot start or continue a character", data[i])
+		return nil, d.err()
+	}
+	if !checkComplexity(d, data) {
+		return nil, d.err()
+	}
+	// Duplicate keys are left to the walker, which names the field.
+	file, err := parser.Parse(lexer.Tokenize(string(data)), 0, parser.AllowDuplicateMapKey())
 	if err != nil {
-		var se *yaml.SyntaxError
-		if errors.As(err, &se) && se.Token != nil && se.Token.Position != nil {
-			p := se.Token.Position
-			d.add(Pos{Line: p.Line, Column: p.Column}, "", "correct the YAML syntax at this spot",
-				"invalid YAML: %s", se.Message)
-		} else {
-			d.add(Pos{Line: 1, Column: 1}, "", "correct the YAML syntax", "invalid YAML: %v", err)
-		}
+		addSyntaxError(d, err)
 		return nil, d.err()
 	}
 	var body ast.Node
@@ -87,7 +97,8 @@ func Parse(name string, data []byte) (*Topology, error) {
 		if doc.Body == nil {
 			continue
 		}
-		if _, ok := doc.Body.(*ast.CommentGroupNode); ok {
+		switch doc.Body.(type) {
+		case *ast.CommentGroupNode, *ast.DirectiveNode:
 			continue
 		}
 		if body != nil {
@@ -102,17 +113,146 @@ func Parse(name string, data []byte) (*Topology, error) {
 		return nil, d.err()
 	}
 
-	w := &walker{d: d, anchors: map[string]ast.Node{}}
+	w := newWalker(d)
+	w.bindAliases(body)
 	t := &Topology{File: name}
 	l := &loader{w: w, d: d, t: t}
 	l.top(body, name)
-	if len(d.errs) == 0 {
+	// Validation runs even after loading errors, so that one run lists
+	// every problem. Once the node budget is spent the topology is too
+	// incomplete for that.
+	if !w.exhausted {
+		d.beginValidation()
 		validate(t, d)
 	}
 	if err := d.err(); err != nil {
 		return nil, err
 	}
 	return t, nil
+}
+
+// invalidUTF8 returns the offset of the first byte of data that is not
+// part of a valid UTF-8 encoding.
+func invalidUTF8(data []byte) int {
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && size <= 1 {
+			return i
+		}
+		i += size
+	}
+	return len(data)
+}
+
+// Limits that keep hostile files cheap. The YAML parser's time grows with
+// the square of a mapping's entries and of the nesting depth, so both are
+// bounded before it runs. A lab of a few hundred containers stays far below.
+const (
+	maxTokens = 20_000
+	maxDepth  = 64
+)
+
+// checkComplexity estimates the YAML tokens of data and its depth of flow
+// collections ([ and {) without parsing it, and reports a file beyond
+// maxTokens or maxDepth. The estimate counts every word and punctuation
+// mark outside quotes and comments, so it never undercounts by much.
+func checkComplexity(d *diagnostics, data []byte) bool {
+	tokens, depth := 0, 0
+	line, col := 1, 0
+	var quote byte
+	inWord, comment := false, false
+	for i := 0; i < len(data); i++ {
+		c := data[i]
+		col++
+		if c == '\n' {
+			line, col = line+1, 0
+			inWord, comment = false, false
+			continue
+		}
+		switch {
+		case comment:
+			continue
+		case quote != 0:
+			if c == '\\' && quote == '"' {
+				i++
+				col++
+			} else if c == quote {
+				quote = 0
+			}
+			continue
+		}
+		switch c {
+		case ' ', '\t', '\r':
+			inWord = false
+		case '#':
+			if !inWord {
+				comment = true
+			}
+		case '"', '\'':
+			if !inWord {
+				quote = c
+				tokens++
+			}
+		case '[', '{':
+			depth++
+			tokens++
+			inWord = false
+			if depth > maxDepth {
+				d.add(Pos{Line: line, Column: col}, "", "flatten the structure: a topology needs a few levels only",
+					"YAML collections nest more than %d levels deep", maxDepth)
+				return false
+			}
+		case ']', '}':
+			depth = max(depth-1, 0)
+			tokens++
+			inWord = false
+		case ',', ':':
+			tokens++
+			inWord = false
+		default:
+			if !inWord {
+				tokens++
+				inWord = true
+			}
+		}
+		if tokens > maxTokens {
+			d.add(Pos{Line: line, Column: col}, "", "split the lab into smaller files or remove unused entries",
+				"file has more than %d YAML tokens (keys, values and punctuation)", maxTokens)
+			return false
+		}
+	}
+	return true
+}
+
+// syntaxFixes maps messages of the YAML parser to what the user should do.
+var syntaxFixes = []struct{ message, fix string }{
+	{"cannot start any token", "indent with spaces: YAML does not allow tabs"},
+	{"'}'", "close the { mapping with } and separate its entries with commas"},
+	{"']'", "close the [ list with ] and separate its items with commas"},
+	{"quoted", "close the quoted text with the same quote it starts with"},
+	{"not allowed in this context", "check the indentation: keys of one mapping start in the same column, and a value needs a space after ':'"},
+	{"non-map value", "check the indentation: keys of one mapping start in the same column"},
+	{"invalid key", "check the indentation: keys of one mapping start in the same column"},
+	{"unexpected key name", "check the indentation, and write key: value with a space after ':'"},
+	{"anchor", "write the anchor as &name directly before a value"},
+	{"alias", "write the alias as *name of an anchor defined earlier"},
+}
+
+func addSyntaxError(d *diagnostics, err error) {
+	var se *yaml.SyntaxError
+	if !errors.As(err, &se) || se.Token == nil || se.Token.Position == nil {
+		d.add(Pos{Line: 1, Column: 1}, "", "correct the YAML syntax", "invalid YAML: %v", err)
+		return
+	}
+	fix := "correct the YAML syntax at this position"
+	for _, f := range syntaxFixes {
+		if strings.Contains(se.Message, f.message) {
+			fix = f.fix
+			break
+		}
+	}
+	p := se.Token.Position
+	d.add(Pos{Line: p.Line, Column: p.Column}, "", fix, "invalid YAML: %s", se.Message)
 }
 
 // loader fills a Topology from the AST; validation across fields happens
@@ -123,7 +263,14 @@ type loader struct {
 	t *Topology
 	// positions of fields that validation needs to point at
 	namePos Pos
+	// ports counts the published ports of all containers, ranges expanded.
+	ports int
 }
+
+// maxPorts bounds the published ports of one file, ranges expanded, so that
+// a few ranges of every port cannot fill memory. Every port of TCP and UDP
+// once each fits.
+const maxPorts = 2 * 65535
 
 func (l *loader) top(body ast.Node, file string) {
 	r := l.w.resolve(body, "")
@@ -164,7 +311,7 @@ func (l *loader) top(body ast.Node, file string) {
 			l.expects(e.value)
 		}
 	}
-	if l.t.Name == "" {
+	if l.t.Name == "" && !l.d.hasError("name") {
 		base := strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
 		l.t.Name = strings.ToLower(base)
 		if !validLabName(l.t.Name) {
@@ -248,9 +395,9 @@ func (l *loader) containers(n ast.Node) {
 			case "hostname":
 				if s, ok := l.w.str(f.value, ff); ok {
 					c.Hostname = s
-					if !validDNSLabel(s) {
-						l.d.add(nodePos(f.value), ff, "use letters, digits and '-', at most 63 characters",
-							"invalid hostname %q: not a DNS label", s)
+					if !validHostname(s) {
+						l.d.add(nodePos(f.value), ff, "use labels of letters, digits and '-' separated by dots, at most 64 characters in all",
+							"invalid hostname %q: not a DNS name", s)
 					}
 				}
 			case "networks":
@@ -262,12 +409,18 @@ func (l *loader) containers(n ast.Node) {
 					if !ok {
 						continue
 					}
-					specs, err := ParsePortSpec(s)
+					specs, err := parsePortSpec(s, maxPorts-l.ports)
+					if errors.Is(err, errTooManyPorts) {
+						l.d.add(nodePos(item), fi, "publish port ranges of fewer ports",
+							"the file publishes more than %d ports in all", maxPorts)
+						continue
+					}
 					if err != nil {
 						l.d.add(nodePos(item), fi, "write [ip:][host_port:]container_port[/tcp|udp], such as 8080:80",
 							"invalid port %q: %v", s, err)
 						continue
 					}
+					l.ports += len(specs)
 					for j := range specs {
 						specs[j].Pos = nodePos(item)
 					}
@@ -348,11 +501,12 @@ func (l *loader) attachments(c *Container, n ast.Node, field string) {
 			fff := join(ff, f.key)
 			switch f.key {
 			case "aliases":
-				a.Aliases = l.w.strList(f.value, fff)
-				for _, al := range a.Aliases {
+				var pos []Pos
+				a.Aliases, pos = l.w.strList(f.value, fff)
+				for i, al := range a.Aliases {
 					if !validDNSName(al) {
-						l.d.add(nodePos(f.value), fff, "use DNS labels separated by dots",
-							"invalid alias %q", al)
+						l.d.add(pos[i], fff, "use letters, digits and '-' in labels of at most 63 characters, separated by dots",
+							"invalid alias %q: not a DNS name", al)
 					}
 				}
 			case "ipv4_address":
@@ -421,7 +575,7 @@ func (l *loader) expects(n ast.Node) {
 			case "result":
 				x.Result, _ = l.w.str(e.value, ff)
 			case "resolves_to":
-				x.ResolvesTo = l.w.strList(e.value, ff)
+				x.ResolvesTo, _ = l.w.strList(e.value, ff)
 				if x.ResolvesTo == nil {
 					x.ResolvesTo = []string{}
 				}
@@ -429,7 +583,7 @@ func (l *loader) expects(n ast.Node) {
 				l.probeField(&x.ProbeSpec, e, field)
 			}
 		}
-		if x.Result == "" {
+		if x.Result == "" && !l.d.hasError(join(field, "result")) {
 			l.d.add(x.Pos, join(field, "result"), "add result: ok (or timeout, refused, unreachable, no-name, error, fail)",
 				"expectation has no result")
 		}
@@ -463,6 +617,15 @@ func (l *loader) probeField(p *ProbeSpec, e entry, field string) {
 // [ip:][host_port[-host_port]:]container_port[-container_port][/tcp|udp].
 // Ranges are expanded to one PortSpec per port.
 func ParsePortSpec(s string) ([]PortSpec, error) {
+	return parsePortSpec(s, -1)
+}
+
+// errTooManyPorts is returned by parsePortSpec for a range beyond its limit.
+var errTooManyPorts = errors.New("too many ports")
+
+// parsePortSpec is ParsePortSpec, but returns errTooManyPorts before
+// expanding a range of more than limit ports. A negative limit is none.
+func parsePortSpec(s string, limit int) ([]PortSpec, error) {
 	raw := s
 	proto := "tcp"
 	if i := strings.LastIndexByte(s, '/'); i >= 0 {
@@ -506,7 +669,10 @@ func ParsePortSpec(s string) ([]PortSpec, error) {
 				hostPart, hHi-hLo+1, ctrPart, cHi-cLo+1)
 		}
 	}
-	var out []PortSpec
+	if limit >= 0 && cHi-cLo+1 > limit {
+		return nil, errTooManyPorts
+	}
+	out := make([]PortSpec, 0, cHi-cLo+1)
 	for p := cLo; p <= cHi; p++ {
 		spec := PortSpec{HostIP: hostIP, ContainerPort: uint16(p), Proto: proto, Raw: raw}
 		if hostPart != "" {

@@ -21,6 +21,11 @@ const ifnameMax = 15
 func validLabName(s string) bool  { return labNameRE.MatchString(s) }
 func validDNSLabel(s string) bool { return dnsLabelRE.MatchString(s) }
 
+// hostnameMax is the longest hostname Linux accepts (HOST_NAME_MAX).
+const hostnameMax = 64
+
+func validHostname(s string) bool { return len(s) <= hostnameMax && validDNSName(s) }
+
 func validDNSName(s string) bool {
 	if s == "" || len(s) > 253 {
 		return false
@@ -80,16 +85,26 @@ func validate(t *Topology, d *diagnostics) {
 		field := fmt.Sprintf("expect[%d]", i)
 		validateProbe(t, d, &x.ProbeSpec, field, nodes)
 		if x.Result != "" && x.Result != "fail" && !contains(resultWords, x.Result) {
-			d.add(x.Pos, field+".result", "use one of "+strings.Join(resultWords, ", ")+" or fail",
+			d.add(d.at(field+".result", x.Pos), field+".result", "use one of "+strings.Join(resultWords, ", ")+" or fail",
 				"unknown result %q", x.Result)
 		}
-		for _, r := range x.ResolvesTo {
-			if _, ok := nodes[r]; !ok || r == HostNode {
-				d.add(x.Pos, field+".resolves_to", "name containers or outside hosts of this file",
+		for j, r := range x.ResolvesTo {
+			rf := fmt.Sprintf("%s.resolves_to[%d]", field, j)
+			if r == HostNode {
+				d.add(d.at(rf, x.Pos), rf, "name containers or outside hosts of this file",
+					"host cannot be an answer: the Docker host has no name in the lab's DNS")
+			} else if _, ok := nodes[r]; !ok && !nodesIncomplete(d) {
+				d.add(d.at(rf, x.Pos), rf, "name containers or outside hosts of this file"+suggestNode(r, nodes),
 					"unknown node %q", r)
 			}
 		}
 	}
+}
+
+// nodesIncomplete reports whether the containers or outside sections could
+// not be read, so that references to nodes are not checked against them.
+func nodesIncomplete(d *diagnostics) bool {
+	return d.hasError("containers") || d.hasError("outside")
 }
 
 // validateNames checks node and network names and returns every node name.
@@ -128,11 +143,12 @@ func validateNames(t *Topology, d *diagnostics) map[string]Pos {
 			d.add(o.Pos, field, "use DNS labels separated by dots, such as example.com",
 				"invalid outside host name %q", o.Name)
 		}
+		addrPos := d.at(field, o.Pos)
 		if !inAny(o.Address, docRanges) {
-			d.add(o.Pos, field, "use an address in 192.0.2.0/24, 198.51.100.0/24 or 203.0.113.0/24",
+			d.add(addrPos, field, "use an address in 192.0.2.0/24, 198.51.100.0/24 or 203.0.113.0/24",
 				"address %s is not a documentation address; a lab never simulates real hosts", o.Address)
 		} else if o.Address == UplinkPrefix.Addr() || o.Address == OutsideRouter {
-			d.add(o.Pos, field, "use another address; 192.0.2.10 is the Docker host's uplink and 192.0.2.1 the outside router",
+			d.add(addrPos, field, "use another address; 192.0.2.10 is the Docker host's uplink and 192.0.2.1 the outside router",
 				"address %s is reserved", o.Address)
 		}
 		nodes[o.Name] = o.Pos
@@ -152,38 +168,43 @@ func inAny(a netip.Addr, ps []netip.Prefix) bool {
 func validateNetworks(t *Topology, d *diagnostics) {
 	for _, n := range t.Networks {
 		field := "networks." + n.Name
+		gatewayPos := d.at(field+".gateway", n.Pos)
+		subnetPos := d.at(field+".subnet", n.Pos)
 		if n.Gateway.IsValid() {
 			switch {
 			case !n.Subnet.IsValid():
-				d.add(n.Pos, field+".gateway", "add a subnet: that contains the gateway",
+				if d.hasError(field + ".subnet") {
+					break
+				}
+				d.add(gatewayPos, field+".gateway", "add a subnet: that contains the gateway",
 					"a gateway needs an explicit subnet")
 			case !n.Subnet.Contains(n.Gateway):
-				d.add(n.Pos, field+".gateway", fmt.Sprintf("use an address inside %s", n.Subnet),
+				d.add(gatewayPos, field+".gateway", fmt.Sprintf("use an address inside %s", n.Subnet),
 					"gateway %s is outside subnet %s (Docker: no matching subnet for gateway)", n.Gateway, n.Subnet)
 			case n.Gateway == n.Subnet.Addr() || n.Gateway == lastAddr(n.Subnet):
-				d.add(n.Pos, field+".gateway", "use a host address of the subnet",
-					"gateway %s is the network or broadcast address of %s", n.Gateway, n.Subnet)
+				d.add(gatewayPos, field+".gateway", "use a host address of the subnet",
+					"gateway %s is the %s address of %s", n.Gateway, reservedKind(n.Gateway, n.Subnet), n.Subnet)
 			}
 		}
 		if n.Subnet.IsValid() {
 			if n.Subnet.Overlaps(defaultBridgeSubnet) {
-				d.add(n.Pos, field+".subnet", "choose a subnet outside 172.17.0.0/16",
+				d.add(subnetPos, field+".subnet", "choose a subnet outside 172.17.0.0/16",
 					"subnet %s overlaps the default bridge's 172.17.0.0/16 (Docker: pool overlaps with other one on this address space)", n.Subnet)
 			}
 			if n.Subnet.Overlaps(UplinkPrefix.Masked()) && n.Driver == DriverBridge {
-				d.add(n.Pos, field+".subnet", "choose a subnet outside 192.0.2.0/24",
+				d.add(subnetPos, field+".subnet", "choose a subnet outside 192.0.2.0/24",
 					"subnet %s overlaps the Docker host's uplink network 192.0.2.0/24", n.Subnet)
 			}
 			for _, o := range t.Outside {
 				if n.Subnet.Contains(o.Address) && n.Driver == DriverBridge {
-					d.add(n.Pos, field+".subnet", "move the outside host or the subnet",
+					d.add(subnetPos, field+".subnet", "move the outside host or the subnet",
 						"subnet %s contains outside host %s (%s)", n.Subnet, o.Name, o.Address)
 				}
 			}
 		}
 		if n.Driver != DriverBridge && !n.ICC {
-			d.add(n.Pos, field+".icc", "remove icc: it applies to bridge networks only",
-				"icc is a bridge driver option, not one of %s", n.Driver)
+			d.add(d.at(field+".icc", n.Pos), field+".icc", "remove icc: it applies to bridge networks only",
+				"icc is an option of the bridge driver, not of %s", n.Driver)
 		}
 		keys := make([]string, 0, len(n.Options))
 		for k := range n.Options {
@@ -197,7 +218,8 @@ func validateNetworks(t *Topology, d *diagnostics) {
 	for i, a := range t.Networks {
 		for _, b := range t.Networks[i+1:] {
 			if a.Subnet.IsValid() && b.Subnet.IsValid() && a.Subnet.Overlaps(b.Subnet) {
-				d.add(b.Pos, "networks."+b.Name+".subnet", "choose a subnet that overlaps no other network",
+				bf := "networks." + b.Name + ".subnet"
+				d.add(d.at(bf, b.Pos), bf, "choose a subnet that overlaps no other network",
 					"subnet %s overlaps %s of network %s (Docker: pool overlaps with other one on this address space)",
 					b.Subnet, a.Subnet, a.Name)
 			}
@@ -205,31 +227,43 @@ func validateNetworks(t *Topology, d *diagnostics) {
 	}
 }
 
+// optionFields names the topology field that replaces a Docker option.
+var optionFields = map[string]string{
+	"com.docker.network.bridge.enable_icc": "icc",
+	"com.docker.network.internal":          "internal",
+}
+
 func validateOption(d *diagnostics, n *Network, key, value, field string) {
 	known := networkOptions[n.Driver]
+	pos := d.at(field, n.Pos)
 	if !contains(known, key) {
-		d.add(n.Pos, field, "use one of "+strings.Join(known, ", "),
-			"option %q is not supported for the %s driver", key, n.Driver)
+		fix := "use one of " + strings.Join(known, ", ")
+		if f, ok := optionFields[key]; ok {
+			fix = fmt.Sprintf("write %s: %s on the network instead of the option", f, value)
+		} else if s := closest(key, known); s != "" {
+			fix = fmt.Sprintf("did you mean %q? (supported: %s)", s, strings.Join(known, ", "))
+		}
+		d.add(pos, field, fix, "option %q is not supported for the %s driver", key, n.Driver)
 		return
 	}
 	if allowed, ok := optionValues[key]; ok && !contains(allowed, value) {
-		d.add(n.Pos, field, "use one of "+strings.Join(allowed, ", "), "invalid value %q", value)
+		d.add(pos, field, "use one of "+strings.Join(allowed, ", "), "invalid value %q", value)
 		return
 	}
 	switch key {
 	case "com.docker.network.bridge.name", "parent":
 		if !ifnameRE.MatchString(value) {
-			d.add(n.Pos, field, fmt.Sprintf("use at most %d letters, digits, '.', '-' or '_'", ifnameMax),
+			d.add(pos, field, fmt.Sprintf("use at most %d letters, digits, '.', '-' or '_'", ifnameMax),
 				"interface name %q is not a valid Linux interface name", value)
 		}
 	case "com.docker.network.container_iface_prefix":
 		if !ifnameRE.MatchString(value+"99") || strings.ContainsAny(value, ".") {
-			d.add(n.Pos, field, fmt.Sprintf("use a prefix of at most %d letters", ifnameMax-2),
+			d.add(pos, field, fmt.Sprintf("use a prefix of at most %d letters, digits, '-' or '_'", ifnameMax-2),
 				"prefix %q makes interface names longer than %d characters", value, ifnameMax)
 		}
 	case "com.docker.network.driver.mtu":
 		if v, err := strconv.Atoi(value); err != nil || v < 68 || v > 65535 {
-			d.add(n.Pos, field, "use a number from 68 to 65535", "invalid MTU %q", value)
+			d.add(pos, field, "use a number from 68 to 65535", "invalid MTU %q", value)
 		}
 	}
 }
@@ -238,7 +272,7 @@ func validateContainers(t *Topology, d *diagnostics) {
 	for _, c := range t.Containers {
 		field := "containers." + c.Name
 		seen := map[string]bool{}
-		for i, a := range c.Networks {
+		for _, a := range c.Networks {
 			af := fmt.Sprintf("%s.networks.%s", field, a.Network)
 			switch {
 			case a.Network == HostNetwork || a.Network == NoneNetwork:
@@ -246,28 +280,34 @@ func validateContainers(t *Topology, d *diagnostics) {
 					"network %q cannot be listed with networks; it is a network mode", a.Network)
 				continue
 			case a.Network != DefaultBridge && t.Network(a.Network) == nil:
-				d.add(a.Pos, af, "define it under networks: or use one of "+strings.Join(networkNames(t), ", "),
-					"unknown network %q", a.Network)
+				if d.hasError("networks") {
+					continue
+				}
+				fix := "define it under networks: or use one of " + strings.Join(networkNames(t), ", ")
+				if s := closest(a.Network, networkNames(t)); s != "" {
+					fix = fmt.Sprintf("did you mean %q? (networks: %s)", s, strings.Join(networkNames(t), ", "))
+				}
+				d.add(a.Pos, af, fix, "unknown network %q", a.Network)
 				continue
 			case seen[a.Network]:
-				d.add(a.Pos, af, "list each network once", "network %q is listed twice (attachment %d)", a.Network, i)
+				d.add(a.Pos, af, "list each network once", "network %q is listed twice", a.Network)
 				continue
 			}
 			seen[a.Network] = true
 			if a.Network == DefaultBridge {
 				if len(a.Aliases) > 0 {
-					d.add(a.Pos, af+".aliases", "put the container on a user-defined network and give the aliases there",
+					d.add(d.at(af+".aliases", a.Pos), af+".aliases", "put the container on a user-defined network and give the aliases there",
 						"network-scoped aliases are only supported for user-defined networks")
 				}
 				if a.IPv4Address.IsValid() {
-					d.add(a.Pos, af+".ipv4_address", "put the container on a user-defined network with a subnet",
+					d.add(d.at(af+".ipv4_address", a.Pos), af+".ipv4_address", "put the container on a user-defined network with a subnet",
 						"user specified IP address is supported on user defined networks only")
 				}
 				continue
 			}
 			n := t.Network(a.Network)
 			if a.IPv4Address.IsValid() && n.Subnet.IsValid() {
-				validateStaticAddress(d, af+".ipv4_address", a, n.Subnet, n.Gateway)
+				validateStaticAddress(d, d.at(af+".ipv4_address", a.Pos), af+".ipv4_address", a, n.Subnet, n.Gateway)
 			}
 		}
 		switch c.NetworkMode {
@@ -283,7 +323,7 @@ func validateContainers(t *Topology, d *diagnostics) {
 			}
 			if len(c.Ports) > 0 {
 				fix := "remove ports: the container uses the host's ports directly"
-				msg := "published ports are discarded when using host network mode"
+				msg := "published ports are discarded when using host network mode (Docker warns and publishes nothing)"
 				if c.NetworkMode == ModeContainer {
 					fix = "publish the ports on " + c.ModeTarget + " instead"
 					msg = "conflicting options: port publishing and the container type network mode"
@@ -291,7 +331,7 @@ func validateContainers(t *Topology, d *diagnostics) {
 				d.add(c.Ports[0].Pos, field+".ports", fix, "%s", msg)
 			}
 			if c.NetworkMode == ModeContainer && c.Hostname != "" {
-				d.add(c.ModePos, field+".hostname", "remove hostname: the container shares "+c.ModeTarget+"'s",
+				d.add(d.at(field+".hostname", c.ModePos), field+".hostname", "remove hostname: the container shares "+c.ModeTarget+"'s",
 					"conflicting options: hostname and the network mode")
 			}
 		case ModeNone:
@@ -310,21 +350,29 @@ func validateContainers(t *Topology, d *diagnostics) {
 	validateStaticDuplicates(t, d)
 }
 
-func validateStaticAddress(d *diagnostics, field string, a *Attachment, subnet netip.Prefix, gateway netip.Addr) {
+func validateStaticAddress(d *diagnostics, pos Pos, field string, a *Attachment, subnet netip.Prefix, gateway netip.Addr) {
 	if !gateway.IsValid() {
 		gateway = subnet.Addr().Next()
 	}
 	switch {
 	case !subnet.Contains(a.IPv4Address):
-		d.add(a.Pos, field, fmt.Sprintf("use an address inside %s", subnet),
+		d.add(pos, field, fmt.Sprintf("use an address inside %s", subnet),
 			"no configured subnet contains IP address %s", a.IPv4Address)
 	case a.IPv4Address == subnet.Addr() || a.IPv4Address == lastAddr(subnet):
-		d.add(a.Pos, field, "use a host address of the subnet",
-			"%s is the network or broadcast address of %s", a.IPv4Address, subnet)
+		d.add(pos, field, "use a host address of the subnet",
+			"%s is the %s address of %s, which Docker reserves", a.IPv4Address, reservedKind(a.IPv4Address, subnet), subnet)
 	case a.IPv4Address == gateway:
-		d.add(a.Pos, field, "use another address; the gateway has this one",
+		d.add(pos, field, "use another address; the gateway has this one",
 			"address %s is already in use by the gateway", a.IPv4Address)
 	}
+}
+
+// reservedKind names a reserved address of subnet: "network" or "broadcast".
+func reservedKind(a netip.Addr, subnet netip.Prefix) string {
+	if a == subnet.Masked().Addr() {
+		return "network"
+	}
+	return "broadcast"
 }
 
 func validateStaticDuplicates(t *Topology, d *diagnostics) {
@@ -340,7 +388,8 @@ func validateStaticDuplicates(t *Topology, d *diagnostics) {
 			}
 			k := key{a.Network, a.IPv4Address}
 			if prev, dup := owner[k]; dup {
-				d.add(a.Pos, fmt.Sprintf("containers.%s.networks.%s.ipv4_address", c.Name, a.Network),
+				field := fmt.Sprintf("containers.%s.networks.%s.ipv4_address", c.Name, a.Network)
+				d.add(d.at(field, a.Pos), field,
 					"give each container its own address",
 					"address %s on %s is already assigned to %s (Docker: address already in use)", a.IPv4Address, a.Network, prev)
 				continue
@@ -352,71 +401,180 @@ func validateStaticDuplicates(t *Topology, d *diagnostics) {
 
 func validateListen(d *diagnostics, c *Container, field string) {
 	seen := map[Listen]bool{}
-	for _, l := range c.Listen {
+	for i, l := range c.Listen {
 		if seen[l] {
-			d.add(c.Pos, field+".listen", "list each port once", "%d/%s is listed twice", l.Port, l.Proto)
+			lf := fmt.Sprintf("%s.listen[%d]", field, i)
+			d.add(d.at(lf, c.Pos), lf, "list each port once",
+				"%d/%s is listed twice", l.Port, l.Proto)
 		}
 		seen[l] = true
 	}
 }
 
+// validateModeTargets checks that every container: network mode names
+// another container of the file and that no chain of them loops. Docker
+// rejects a container that names itself with "cannot join own network"; a
+// longer loop cannot be started at all, because each container waits for
+// the next one to run.
 func validateModeTargets(t *Topology, d *diagnostics) {
+	byName := make(map[string]*Container, len(t.Containers))
+	for _, c := range t.Containers {
+		byName[c.Name] = c
+	}
+	// state is 1 while a chain that starts at the container is being
+	// followed and 2 once the chain is known to end.
+	state := map[string]int{}
 	for _, c := range t.Containers {
 		if c.NetworkMode != ModeContainer {
 			continue
 		}
 		field := "containers." + c.Name + ".network_mode"
-		target := t.Container(c.ModeTarget)
-		if target == nil {
-			d.add(c.ModePos, field, "name a container of this file", "unknown container %q", c.ModeTarget)
+		pos := d.at(field, c.ModePos)
+		switch target := byName[c.ModeTarget]; {
+		case target == nil:
+			if !d.hasError("containers") {
+				d.add(pos, field, "name a container of this file", "unknown container %q (Docker: No such container: %s)",
+					c.ModeTarget, c.ModeTarget)
+			}
+			continue
+		case target == c:
+			d.add(pos, field, "remove network_mode, or name another container",
+				"cannot join own network: %s names itself", c.Name)
 			continue
 		}
-		chain := []string{c.Name}
-		for cur := target; cur != nil; cur = t.Container(cur.ModeTarget) {
+		if state[c.Name] == 2 {
+			continue
+		}
+		var chain []string
+		cur := c
+		for cur != nil && cur.NetworkMode == ModeContainer && state[cur.Name] == 0 {
+			state[cur.Name] = 1
 			chain = append(chain, cur.Name)
-			if cur.Name == c.Name {
-				d.add(c.ModePos, field, "let one container of the chain own its network",
-					"network modes form a cycle: %s", strings.Join(chain, " -> "))
-				break
+			cur = byName[cur.ModeTarget]
+		}
+		if cur != nil && cur.NetworkMode == ModeContainer && state[cur.Name] == 1 {
+			// The chain runs into itself: report every member of the loop.
+			loop := chain[indexOf(chain, cur.Name):]
+			for i, name := range loop {
+				if d.full() {
+					d.dropped++
+					continue
+				}
+				member := byName[name]
+				mf := "containers." + name + ".network_mode"
+				d.add(d.at(mf, member.ModePos), mf, "let one container of the loop have its own network",
+					"network modes form a loop, so no container of it can start: %s", describeLoop(loop, i))
 			}
-			if cur.NetworkMode != ModeContainer || len(chain) > len(t.Containers)+1 {
-				break
-			}
+		}
+		for _, name := range chain {
+			state[name] = 2
 		}
 	}
 }
 
-// validatePorts rejects two bindings of one host address and port. A binding
-// on every address (no host IP) clashes with any other on the same port.
+// describeLoop writes the loop of names starting at start and back to it,
+// such as "a -> b -> a", shortening loops of more than eight names.
+func describeLoop(loop []string, start int) string {
+	const shown = 8
+	var b strings.Builder
+	for i := 0; i < len(loop) && i < shown; i++ {
+		b.WriteString(loop[(start+i)%len(loop)])
+		b.WriteString(" -> ")
+	}
+	if len(loop) > shown {
+		fmt.Fprintf(&b, "... (%d containers) -> ", len(loop))
+	}
+	b.WriteString(loop[start])
+	return b.String()
+}
+
+func indexOf(list []string, s string) int {
+	for i, v := range list {
+		if v == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// validatePorts rejects two bindings of one host address, port and
+// protocol, as Docker's port allocator does: a binding on every address (no
+// host IP) clashes with any other binding of the same port and protocol.
+// Ports of containers that are only on internal networks are never
+// published, so they clash with nothing.
 func validatePorts(t *Topology, d *diagnostics) {
 	type binding struct {
 		container string
 		spec      PortSpec
 	}
-	var seen []binding
+	type portKey struct {
+		port  uint16
+		proto string
+	}
+	seen := map[portKey][]binding{}
 	for _, c := range t.Containers {
+		if onlyInternal(t, c) {
+			continue
+		}
+		// reported is the position of the entry last reported, so that a
+		// range that clashes gives one error, not one per port.
+		var reported Pos
 		for _, p := range c.Ports {
 			if p.HostPort == 0 {
 				continue
 			}
-			for _, b := range seen {
-				if b.spec.HostPort != p.HostPort || b.spec.Proto != p.Proto {
-					continue
+			k := portKey{p.HostPort, p.Proto}
+			for _, b := range seen[k] {
+				if reported.Line > 0 && p.Pos == reported {
+					break
 				}
 				if b.spec.HostIP.IsValid() && p.HostIP.IsValid() && b.spec.HostIP != p.HostIP {
 					continue
 				}
+				// Docker names the address of the binding that holds the port.
 				host := "0.0.0.0"
-				if p.HostIP.IsValid() {
-					host = p.HostIP.String()
+				if b.spec.HostIP.IsValid() {
+					host = b.spec.HostIP.String()
 				}
-				d.add(p.Pos, fmt.Sprintf("containers.%s.ports", c.Name), "choose another host port",
+				field := itemField(d, fmt.Sprintf("containers.%s.ports", c.Name), p.Pos)
+				d.add(d.at(field, p.Pos), field, "choose another host port, or bind the two on different host addresses",
 					"Bind for %s:%d failed: port is already allocated (by %s, %q)", host, p.HostPort, b.container, b.spec.Raw)
+				reported = p.Pos
 				break
 			}
-			seen = append(seen, binding{c.Name, p})
+			seen[k] = append(seen[k], binding{c.Name, p})
 		}
 	}
+}
+
+// itemField returns the field path of the list item of list at pos, such
+// as containers.web.ports[1], or list itself when the loader recorded no
+// item there.
+func itemField(d *diagnostics, list string, pos Pos) string {
+	for i := 0; ; i++ {
+		field := fmt.Sprintf("%s[%d]", list, i)
+		p, ok := d.where[field]
+		if !ok {
+			return list
+		}
+		if p == pos {
+			return field
+		}
+	}
+}
+
+// onlyInternal reports whether every network of c is an internal network.
+func onlyInternal(t *Topology, c *Container) bool {
+	if len(c.Networks) == 0 {
+		return false
+	}
+	for _, a := range c.Networks {
+		n := t.Network(a.Network)
+		if n == nil || !n.Internal {
+			return false
+		}
+	}
+	return true
 }
 
 var (
@@ -425,21 +583,33 @@ var (
 )
 
 func validateProbe(t *Topology, d *diagnostics, p *ProbeSpec, field string, nodes map[string]Pos) {
+	at := func(name string) Pos { return d.at(field+"."+name, p.Pos) }
+	checkNodes := !nodesIncomplete(d)
 	if p.From == "" {
 		d.add(p.Pos, field+".from", "add from: with a container, outside host or host", "missing source")
-	} else if _, ok := nodes[p.From]; !ok {
-		d.add(p.Pos, field+".from", "name a container, an outside host or host", "unknown node %q", p.From)
+	} else if _, ok := nodes[p.From]; !ok && checkNodes {
+		d.add(at("from"), field+".from", "name a container, an outside host or host"+suggestNode(p.From, nodes),
+			"unknown node %q", p.From)
 	}
 	if p.To == "" && p.Via == "" {
-		d.add(p.Pos, field+".to", "add to: with a node name, or via: ADDRESS:PORT", "missing target")
-	} else if _, ok := nodes[p.To]; p.To != "" && !ok {
-		d.add(p.Pos, field+".to", "name a container, an outside host or host", "unknown node %q", p.To)
+		if !d.hasError(field + ".via") {
+			d.add(p.Pos, field+".to", "add to: with a node name, or via: ADDRESS:PORT", "missing target")
+		}
+	} else if _, ok := nodes[p.To]; p.To != "" && !ok && checkNodes {
+		d.add(at("to"), field+".to", "name a container, an outside host or host"+suggestNode(p.To, nodes),
+			"unknown node %q", p.To)
 	}
 	switch {
 	case p.Kind == "":
 		d.add(p.Pos, field+".kind", "add kind: ping, dns, http, tcp or udp", "missing probe kind")
 	case !contains(probeKinds, p.Kind):
-		d.add(p.Pos, field+".kind", "use ping, dns, http, tcp or udp", "unknown probe kind %q", p.Kind)
+		fix := "use ping, dns, http, tcp or udp"
+		if p.Kind == "icmp" {
+			fix = "use kind: ping for ICMP echo"
+		} else if s := closest(p.Kind, probeKinds); s != "" {
+			fix = fmt.Sprintf("did you mean %q? (kinds: ping, dns, http, tcp, udp)", s)
+		}
+		d.add(at("kind"), field+".kind", fix, "unknown probe kind %q", p.Kind)
 	}
 	if p.By == "" {
 		p.By = ByIP
@@ -447,28 +617,43 @@ func validateProbe(t *Topology, d *diagnostics, p *ProbeSpec, field string, node
 			p.By = ByName
 		}
 	} else if p.By != ByIP && p.By != ByName {
-		d.add(p.Pos, field+".by", "use ip or name", "unknown value %q", p.By)
+		d.add(at("by"), field+".by", "use ip or name", "unknown value %q", p.By)
 	}
 	if p.Kind == KindDNS && p.By == ByIP {
-		d.add(p.Pos, field+".by", "remove by: ip; a dns probe always looks up a name", "a dns probe cannot go by ip")
+		d.add(at("by"), field+".by", "remove by: ip; a dns probe always looks up a name", "a dns probe cannot go by ip")
 	}
 	if p.Name != "" && p.By == ByIP {
-		d.add(p.Pos, field+".name", "remove name:, or set by: name", "name is only used with by: name")
+		d.add(at("name"), field+".name", "remove name:, or set by: name", "name is only used with by: name")
 	}
 	if p.Network != "" {
 		if p.Network != DefaultBridge && t.Network(p.Network) == nil {
-			d.add(p.Pos, field+".network", "name a network of this file or bridge", "unknown network %q", p.Network)
+			if !d.hasError("networks") {
+				d.add(at("network"), field+".network", "name a network of this file or bridge", "unknown network %q", p.Network)
+			}
 		} else if c := t.Container(p.To); c != nil && !attachedTo(c, p.Network) {
-			d.add(p.Pos, field+".network", "name a network that "+p.To+" is attached to",
+			d.add(at("network"), field+".network", "name a network that "+p.To+" is attached to",
 				"%s is not attached to network %q", p.To, p.Network)
 		}
 	}
 	if p.Port != 0 && p.Kind == KindPing {
-		d.add(p.Pos, field+".port", "remove port: ping has no ports", "ping takes no port")
+		d.add(at("port"), field+".port", "remove port: ping has no ports", "ping takes no port")
 	}
 	if p.Via != "" {
-		validateVia(d, p, field)
+		validateVia(d, p, field, at("via"))
 	}
+}
+
+// suggestNode returns a "did you mean" clause for an unknown node name, or
+// "" when no node name is close.
+func suggestNode(name string, nodes map[string]Pos) string {
+	names := make([]string, 0, len(nodes))
+	for n := range nodes {
+		names = append(names, n)
+	}
+	if s := closest(name, names); s != "" {
+		return fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return ""
 }
 
 func attachedTo(c *Container, network string) bool {
@@ -483,21 +668,21 @@ func attachedTo(c *Container, network string) bool {
 	return false
 }
 
-func validateVia(d *diagnostics, p *ProbeSpec, field string) {
+func validateVia(d *diagnostics, p *ProbeSpec, field string, pos Pos) {
 	host, port, ok := strings.Cut(p.Via, ":")
 	fix := "write ADDRESS:PORT where ADDRESS is an IPv4 address, uplink, gateway or localhost"
 	if !ok {
-		d.add(p.Pos, field+".via", fix, "invalid via %q: missing port", p.Via)
+		d.add(pos, field+".via", fix, "invalid via %q: missing port", p.Via)
 		return
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		d.add(p.Pos, field+".via", fix, "invalid via %q: port %q is not a number from 1 to 65535", p.Via, port)
+		d.add(pos, field+".via", fix, "invalid via %q: port %q is not a number from 1 to 65535", p.Via, port)
 	}
 	if _, err := netip.ParseAddr(host); err != nil && !contains(viaWords, host) {
-		d.add(p.Pos, field+".via", fix, "invalid via %q: %q is not an address", p.Via, host)
+		d.add(pos, field+".via", fix, "invalid via %q: %q is not an address", p.Via, host)
 	}
 	if p.Kind == KindPing {
-		d.add(p.Pos, field+".via", "use kind: tcp, http or udp with via", "ping cannot go via a port")
+		d.add(pos, field+".via", "use kind: tcp, http or udp with via", "ping cannot go via a port")
 	}
 }
 

@@ -11,25 +11,98 @@ import (
 
 // maxNodes bounds how many YAML nodes one file may expand to, counting every
 // use of an alias, so an alias bomb is rejected instead of exhausting memory.
-const maxNodes = 200_000
+const maxNodes = 100_000
 
 // walker turns goccy/go-yaml AST nodes into Go values, recording an Error
 // with the node's position for every value of the wrong shape.
 type walker struct {
-	d       *diagnostics
-	anchors map[string]ast.Node
-	visited int
+	d *diagnostics
+	// aliases maps every alias to the value of the anchor it names, bound
+	// in document order by bindAliases.
+	aliases map[*ast.AliasNode]ast.Node
+	// selfAliases are aliases inside the value of the anchor they name.
+	selfAliases map[*ast.AliasNode]bool
+	visited     int
+	// exhausted is set once the node budget is spent; what the walker
+	// returns after that is incomplete.
+	exhausted bool
+}
+
+func newWalker(d *diagnostics) *walker {
+	if d.where == nil {
+		d.where = map[string]Pos{}
+	}
+	return &walker{d: d, aliases: map[*ast.AliasNode]ast.Node{}, selfAliases: map[*ast.AliasNode]bool{}}
 }
 
 func nodePos(n ast.Node) Pos {
-	if n == nil {
+	switch v := n.(type) {
+	case nil:
 		return Pos{}
+	case *ast.MappingValueNode:
+		// The token of a key: value pair is its ':'; users look for the key.
+		return nodePos(v.Key)
+	case *ast.MappingNode:
+		if !v.IsFlowStyle && len(v.Values) > 0 {
+			return nodePos(v.Values[0].Key)
+		}
 	}
 	t := n.GetToken()
 	if t == nil || t.Position == nil {
 		return Pos{}
 	}
 	return Pos{Line: t.Position.Line, Column: t.Position.Column}
+}
+
+// bindAliases binds every alias of the document to its anchor. An alias
+// names the closest anchor before it in the file, as YAML defines, and an
+// anchor is bound only after its own value is complete, so an alias inside
+// the value it would name stays unknown and the alias graph has no cycles.
+// Anchors in fields that the loader rejects still count, like in YAML.
+func (w *walker) bindAliases(body ast.Node) {
+	anchors := map[string]ast.Node{}
+	open := map[string]int{}
+	var bind func(n ast.Node)
+	bind = func(n ast.Node) {
+		switch v := n.(type) {
+		case *ast.MappingNode:
+			for _, mv := range v.Values {
+				bind(mv)
+			}
+		case *ast.MappingValueNode:
+			bind(v.Key)
+			bind(v.Value)
+		case *ast.MappingKeyNode:
+			bind(v.Value)
+		case *ast.SequenceNode:
+			for _, item := range v.Values {
+				bind(item)
+			}
+		case *ast.TagNode:
+			bind(v.Value)
+		case *ast.AnchorNode:
+			if v.Name == nil {
+				bind(v.Value)
+				break
+			}
+			name := v.Name.String()
+			open[name]++
+			bind(v.Value)
+			open[name]--
+			anchors[name] = v.Value
+		case *ast.AliasNode:
+			if v.Value == nil {
+				break
+			}
+			name := v.Value.String()
+			if open[name] > 0 {
+				w.selfAliases[v] = true
+			} else if target, ok := anchors[name]; ok {
+				w.aliases[v] = target
+			}
+		}
+	}
+	bind(body)
 }
 
 // resolve follows anchors, aliases and tags to the node that carries the
@@ -39,22 +112,26 @@ func (w *walker) resolve(n ast.Node, field string) ast.Node {
 	for depth := 0; n != nil; depth++ {
 		w.visited++
 		if w.visited > maxNodes {
-			if w.visited == maxNodes+1 {
-				w.d.add(nodePos(n), field, "remove the repeated aliases",
+			if !w.exhausted {
+				w.exhausted = true
+				w.d.add(nodePos(n), field, "use fewer aliases, or write the values out",
 					"file expands to more than %d YAML nodes through aliases", maxNodes)
 			}
 			return nil
 		}
 		switch v := n.(type) {
 		case *ast.AnchorNode:
-			if name := v.Name.String(); name != "" {
-				w.anchors[name] = v.Value
-			}
 			n = v.Value
 		case *ast.AliasNode:
-			name := v.Value.String()
-			target, ok := w.anchors[name]
+			target, ok := w.aliases[v]
+			if !ok && w.selfAliases[v] {
+				name := v.Value.String()
+				w.d.add(nodePos(n), field, "move the alias out of the value that &"+name+" names",
+					"alias *%s is inside the value of its own anchor &%s", name, name)
+				return nil
+			}
 			if !ok {
+				name := v.Value.String()
 				w.d.add(nodePos(n), field, "define the anchor &"+name+" before this alias",
 					"unknown alias *%s", name)
 				return nil
@@ -112,6 +189,9 @@ type entry struct {
 // is an empty mapping. known, when not nil, lists the accepted keys; any
 // other key is reported with the closest known one as the fix.
 func (w *walker) mapping(n ast.Node, field string, known []string) ([]entry, bool) {
+	// Errors about the value point at its use, which for an alias is the
+	// alias rather than the anchor it names.
+	at := nodePos(n)
 	n = w.resolve(n, field)
 	if isNull(n) {
 		return nil, true
@@ -123,7 +203,7 @@ func (w *walker) mapping(n ast.Node, field string, known []string) ([]entry, boo
 	case *ast.MappingValueNode:
 		values = []*ast.MappingValueNode{m}
 	default:
-		w.d.add(nodePos(n), field, "write it as key: value lines", "expected a mapping, found %s", kindName(n))
+		w.d.add(at, field, "write it as key: value lines", "expected a mapping, found %s", kindName(n))
 		return nil, false
 	}
 	var out []entry
@@ -135,6 +215,12 @@ func (w *walker) mapping(n ast.Node, field string, known []string) ([]entry, boo
 		}
 		key := scalarText(keyNode)
 		pos := nodePos(mv.Key)
+		if prev, dup := seen[key]; dup {
+			w.d.add(pos, join(field, key), "remove one of them",
+				"duplicate key %q, first defined at line %d", key, prev.Line)
+			continue
+		}
+		seen[key] = pos
 		if key == "<<" {
 			merged, ok := w.mapping(mv.Value, field, known)
 			if ok {
@@ -142,37 +228,52 @@ func (w *walker) mapping(n ast.Node, field string, known []string) ([]entry, boo
 			}
 			continue
 		}
-		if prev, dup := seen[key]; dup {
-			w.d.add(pos, join(field, key), "remove one of them",
-				"duplicate key %q, first defined at line %d", key, prev.Line)
-			continue
-		}
-		seen[key] = pos
 		if known != nil && !contains(known, key) {
+			if w.d.full() {
+				w.d.dropped++
+				continue
+			}
 			fix := "remove it"
 			if s := closest(key, known); s != "" {
 				fix = fmt.Sprintf("did you mean %q?", s)
+				// The misspelt field is probably the one that later
+				// checks find missing; they need not say so again.
+				w.d.markFailed(join(field, s))
 			}
 			w.d.add(pos, join(field, key), fix+" (known fields: "+strings.Join(known, ", ")+")",
 				"unknown field %q", key)
 			continue
 		}
+		w.d.where[join(field, key)] = valuePos(mv.Value, pos)
 		out = append(out, entry{key: key, value: mv.Value, pos: pos})
 	}
 	return out, true
 }
 
+// valuePos returns the position of a mapping value, or of its key when the
+// value is an implicit null without a position of its own.
+func valuePos(value ast.Node, key Pos) Pos {
+	if p := nodePos(value); p.Line > 0 {
+		return p
+	}
+	return key
+}
+
 // sequence returns the items of a list node. A null node is an empty list.
 func (w *walker) sequence(n ast.Node, field string) ([]ast.Node, bool) {
+	at := nodePos(n)
 	n = w.resolve(n, field)
 	if isNull(n) {
 		return nil, true
 	}
 	s, ok := n.(*ast.SequenceNode)
 	if !ok {
-		w.d.add(nodePos(n), field, "write it as a list: [a, b] or lines starting with -",
+		w.d.add(at, field, "write it as a list: [a, b] or lines starting with -",
 			"expected a list, found %s", kindName(n))
 		return nil, false
+	}
+	for i, item := range s.Values {
+		w.d.where[fmt.Sprintf("%s[%d]", field, i)] = nodePos(item)
 	}
 	return s.Values, true
 }
@@ -196,33 +297,36 @@ func scalarText(n ast.Node) string {
 // literal text, so "subnet: 10" fails later with a subnet message rather
 // than a type message.
 func (w *walker) str(n ast.Node, field string) (string, bool) {
+	at := nodePos(n)
 	n = w.resolve(n, field)
 	if n == nil {
 		return "", false
 	}
 	switch n.(type) {
 	case *ast.MappingNode, *ast.MappingValueNode, *ast.SequenceNode:
-		w.d.add(nodePos(n), field, "write a single value", "expected a string, found %s", kindName(n))
+		w.d.add(at, field, "write a single value", "expected a string, found %s", kindName(n))
 		return "", false
 	case *ast.NullNode:
-		w.d.add(nodePos(n), field, "give it a value or remove the field", "expected a string, found null")
+		w.d.add(at, field, "give it a value or remove the field", "expected a string, found null")
 		return "", false
 	}
 	return scalarText(n), true
 }
 
 func (w *walker) boolean(n ast.Node, field string) (bool, bool) {
+	at := nodePos(n)
 	n = w.resolve(n, field)
 	if b, ok := n.(*ast.BoolNode); ok {
 		return b.Value, true
 	}
 	if n != nil {
-		w.d.add(nodePos(n), field, "write true or false", "expected a boolean, found %s %q", kindName(n), scalarText(n))
+		w.d.add(at, field, "write true or false", "expected a boolean, found %s %q", kindName(n), scalarText(n))
 	}
 	return false, false
 }
 
 func (w *walker) integer(n ast.Node, field string, min, max int) (int, bool) {
+	at := nodePos(n)
 	n = w.resolve(n, field)
 	if n == nil {
 		return 0, false
@@ -232,35 +336,38 @@ func (w *walker) integer(n ast.Node, field string, min, max int) (int, bool) {
 		if err == nil && v >= int64(min) && v <= int64(max) {
 			return int(v), true
 		}
-		w.d.add(nodePos(n), field, fmt.Sprintf("use a whole number from %d to %d", min, max),
+		w.d.add(at, field, fmt.Sprintf("use a whole number from %d to %d", min, max),
 			"%s is out of range", scalarText(n))
 		return 0, false
 	}
-	w.d.add(nodePos(n), field, fmt.Sprintf("use a whole number from %d to %d", min, max),
+	w.d.add(at, field, fmt.Sprintf("use a whole number from %d to %d", min, max),
 		"expected a whole number, found %s %q", kindName(n), scalarText(n))
 	return 0, false
 }
 
 // strList accepts a list of strings, or a single string as a list of one.
-func (w *walker) strList(n ast.Node, field string) []string {
+// It returns the strings and the position of each.
+func (w *walker) strList(n ast.Node, field string) ([]string, []Pos) {
 	r := w.resolve(n, field)
 	if r == nil {
-		return nil
+		return nil, nil
 	}
 	if _, ok := r.(*ast.SequenceNode); !ok {
 		if s, ok := w.str(r, field); ok {
-			return []string{s}
+			return []string{s}, []Pos{nodePos(r)}
 		}
-		return nil
+		return nil, nil
 	}
 	items, _ := w.sequence(r, field)
 	out := make([]string, 0, len(items))
+	var pos []Pos
 	for i, it := range items {
 		if s, ok := w.str(it, fmt.Sprintf("%s[%d]", field, i)); ok {
 			out = append(out, s)
+			pos = append(pos, nodePos(it))
 		}
 	}
-	return out
+	return out, pos
 }
 
 func join(field, key string) string {
@@ -280,13 +387,15 @@ func contains(list []string, s string) bool {
 }
 
 // closest returns the known word nearest to s by edit distance, or "" when
-// none is within a third of its length.
+// none is within a third of its length plus one edit. A word that would
+// have to be replaced whole, such as "a" for "c", is no suggestion.
 func closest(s string, known []string) string {
 	best, bestDist := "", len(s)/3+2
 	sorted := append([]string(nil), known...)
 	sort.Strings(sorted)
 	for _, k := range sorted {
-		if d := editDistance(strings.ToLower(s), k); d < bestDist {
+		d := editDistance(strings.ToLower(s), k)
+		if d < bestDist && d < len(s) && d < len(k) {
 			best, bestDist = k, d
 		}
 	}

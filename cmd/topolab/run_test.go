@@ -77,4 +77,3 @@ func TestTestCommandFailsOnWrongExpectation(t *testing.T) {
 		t.Errorf("output %q does not contain %q", out, want)
 	}
 }
-

@@ -216,6 +216,8 @@ func copyPlan(plan *topology.Plan) *topology.Plan {
 		cc.Ports = append([]topology.PortBinding(nil), c.Ports...)
 		p.Containers[i] = &cc
 	}
+	// The copied index points at plan's containers.
+	p.BuildIndex()
 	return &p
 }
 
