@@ -72,7 +72,7 @@ func (o *runOptions) run(ctx context.Context, arg string) error {
 	}
 	defer closeLab(lab, o.globalOptions)
 
-	rec, err := startCapture(ctx, lab, o.globalOptions)
+	rec, err := startCapture(ctx, lab, rt.Name())
 	if err != nil {
 		return err
 	}
@@ -85,7 +85,7 @@ func (o *runOptions) run(ctx context.Context, arg string) error {
 	if capErr != nil {
 		log.Warn("packet capture failed", "error", capErr)
 	}
-	captured.annotate(report)
+	captured.annotate(report, lab.Plan())
 
 	dir := o.output
 	if dir == "" {

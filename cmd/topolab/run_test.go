@@ -53,7 +53,7 @@ func TestRunFixturesMatchPrediction(t *testing.T) {
 					t.Errorf("expectation %s -> %s %s failed: %s", c.From, c.To, c.Kind, c.Failure)
 				}
 			}
-			for _, name := range []string{"diagram.svg", "diagram.png", "matrix.md", "results.json"} {
+			for _, name := range []string{"diagram.svg", "diagram.png", "matrix.md", "results.json", "capture.pcapng", "nat.md"} {
 				if info, err := os.Stat(filepath.Join(dir, name)); err != nil || info.Size() == 0 {
 					t.Errorf("%s missing from the output folder: %v", name, err)
 				}
