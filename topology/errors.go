@@ -40,7 +40,8 @@ func (e *Error) Error() string {
 }
 
 // ErrorList is every problem found in one topology file, in file order. The
-// loader reports them all rather than stopping at the first.
+// loader reports them all rather than stopping at the first, up to 200,
+// followed by one error without a position that counts the rest.
 type ErrorList []*Error
 
 func (l ErrorList) Error() string {
@@ -62,8 +63,8 @@ func (l ErrorList) Is(target error) bool { return target == ErrInvalid }
 func (e *Error) Is(target error) bool { return target == ErrInvalid }
 
 // maxErrors bounds how many errors one file reports, so that a hostile file
-// cannot fill memory with messages. The list then ends with an error that
-// says how many more were found.
+// cannot fill memory with messages. A longer list ends with one error that
+// gives the number of errors left out.
 const maxErrors = 200
 
 // diagnostics collects errors while loading or planning one file.
@@ -107,8 +108,8 @@ func (d *diagnostics) add(pos Pos, field, fix, format string, args ...any) {
 	})
 }
 
-// maxQuoted is the longest text of the file that an error message repeats;
-// longer values are cut, so that a huge value gives a readable error.
+// maxQuoted is the longest text of the file that an error message repeats.
+// Longer values are cut, so that a huge value still gives a readable error.
 const maxQuoted = 100
 
 func truncate(s string, n int) string {
@@ -118,7 +119,7 @@ func truncate(s string, n int) string {
 	return s[:n] + "..."
 }
 
-// full reports whether the list holds maxErrors errors, after which callers
+// full reports whether the list contains maxErrors errors, after which callers
 // may skip the work of composing more.
 func (d *diagnostics) full() bool { return len(d.errs) >= maxErrors }
 

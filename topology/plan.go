@@ -56,7 +56,12 @@ func PlanTopology(t *Topology) (*Plan, error) {
 	if err := d.err(); err != nil {
 		return nil, err
 	}
+	// Index what is planned so far, so that lookups by name stay cheap in
+	// files of many networks and containers. planContainers looks up only
+	// networks.
+	p.BuildIndex()
 	planContainers(t, p, d)
+	p.BuildIndex()
 	planPorts(t, p, d)
 	if err := d.err(); err != nil {
 		return nil, err
@@ -88,6 +93,7 @@ func planNetworks(t *Topology, p *Plan, d *diagnostics) {
 	// Explicit subnets are reserved before any pool is handed out, so a
 	// network later in the file keeps the subnet it asks for.
 	taken := []netip.Prefix{def.Subnet}
+	pools := poolCursor{}
 	for _, n := range t.Networks {
 		if n.Subnet.IsValid() {
 			taken = append(taken, n.Subnet)
@@ -111,7 +117,7 @@ func planNetworks(t *Topology, p *Plan, d *diagnostics) {
 			}
 		}
 		if !pn.Subnet.IsValid() {
-			subnet, ok := nextPool(pn.Driver, taken)
+			subnet, ok := pools.next(pn.Driver, taken)
 			if !ok {
 				d.add(n.Pos, "networks."+n.Name, "give the network an explicit subnet: outside 172.16.0.0/12 and 192.168.0.0/16, or use fewer networks",
 					"could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network")
@@ -139,8 +145,13 @@ func planNetworks(t *Topology, p *Plan, d *diagnostics) {
 	}
 }
 
-// nextPool returns the first default-pool subnet that overlaps none taken.
-func nextPool(driver string, taken []netip.Prefix) (netip.Prefix, bool) {
+// poolCursor finds the first default-pool subnet that overlaps none taken.
+// Because taken subnets are never given back during planning, it remembers
+// per pool the first candidate not yet seen taken, so that planning many
+// networks stays linear in the candidates.
+type poolCursor map[netip.Prefix]netip.Prefix
+
+func (pc poolCursor) next(driver string, taken []netip.Prefix) (netip.Prefix, bool) {
 	free := func(c netip.Prefix) bool {
 		for _, t := range taken {
 			if t.Overlaps(c) {
@@ -149,19 +160,26 @@ func nextPool(driver string, taken []netip.Prefix) (netip.Prefix, bool) {
 		}
 		return true
 	}
-	if driver == DriverOverlay {
-		for c := netip.PrefixFrom(overlayPool.Addr(), 24); overlayPool.Contains(c.Addr()); c = nextPrefix(c) {
+	search := func(base netip.Prefix, size int) (netip.Prefix, bool) {
+		c, ok := pc[base]
+		if !ok {
+			c = netip.PrefixFrom(base.Addr(), size)
+		}
+		for ; base.Contains(c.Addr()); c = nextPrefix(c) {
 			if free(c) {
+				pc[base] = c
 				return c, true
 			}
 		}
+		pc[base] = c
 		return netip.Prefix{}, false
 	}
+	if driver == DriverOverlay {
+		return search(overlayPool, 24)
+	}
 	for _, pool := range defaultPools {
-		for c := netip.PrefixFrom(pool.base.Addr(), pool.size); pool.base.Contains(c.Addr()); c = nextPrefix(c) {
-			if free(c) {
-				return c, true
-			}
+		if c, ok := search(pool.base, pool.size); ok {
+			return c, true
 		}
 	}
 	return netip.Prefix{}, false
@@ -181,6 +199,9 @@ func nextPrefix(p netip.Prefix) netip.Prefix {
 // Docker's default IPAM does.
 type addressBook struct {
 	used map[string]map[netip.Addr]bool
+	// cursor is, per network, an address at or below its lowest free one.
+	// Planning never frees an address, so the lowest free one only grows.
+	cursor map[string]netip.Addr
 }
 
 func (b *addressBook) reserve(network string, a netip.Addr) {
@@ -192,17 +213,23 @@ func (b *addressBook) reserve(network string, a netip.Addr) {
 
 func (b *addressBook) next(n *PlannedNetwork) (netip.Addr, bool) {
 	last := lastAddr(n.Subnet)
-	for a := n.Subnet.Addr().Next(); a.IsValid() && a.Less(last); a = a.Next() {
+	a, ok := b.cursor[n.Name]
+	if !ok {
+		a = n.Subnet.Addr().Next()
+	}
+	for ; a.IsValid() && a.Less(last); a = a.Next() {
 		if !b.used[n.Name][a] {
 			b.reserve(n.Name, a)
+			b.cursor[n.Name] = a.Next()
 			return a, true
 		}
 	}
+	b.cursor[n.Name] = last
 	return netip.Addr{}, false
 }
 
 func planContainers(t *Topology, p *Plan, d *diagnostics) {
-	book := &addressBook{used: map[string]map[netip.Addr]bool{}}
+	book := &addressBook{used: map[string]map[netip.Addr]bool{}, cursor: map[string]netip.Addr{}}
 	for _, n := range p.Networks {
 		book.reserve(n.Name, n.Subnet.Addr())
 		book.reserve(n.Name, lastAddr(n.Subnet))
@@ -260,8 +287,9 @@ func planContainers(t *Topology, p *Plan, d *diagnostics) {
 			pc.GatewayInterface = pc.Gateway.Name
 		}
 		for _, i := range pc.Interfaces {
-			if p.Network(i.Network).UserDefined() {
+			if i.Network != DefaultBridge {
 				pc.Resolver = EmbeddedDNS
+				break
 			}
 		}
 		p.Containers = append(p.Containers, pc)
@@ -358,10 +386,8 @@ func dnsNames(pc *PlannedContainer, aliases []string) []string {
 // a gateway first, then network name ascending) and returns the first one
 // that can carry a default route. Internal networks never do.
 func chooseGateway(p *Plan, ifaces []*Interface) *Interface {
-	sorted := SortEndpoints(p, ifaces)
-	for _, i := range sorted {
-		n := p.Network(i.Network)
-		if !n.Internal && n.Gateway.IsValid() {
+	for _, i := range SortEndpoints(p, ifaces) {
+		if n := p.Network(i.Network); !n.Internal && n.Gateway.IsValid() {
 			return i
 		}
 	}
@@ -373,9 +399,13 @@ func chooseGateway(p *Plan, ifaces []*Interface) *Interface {
 // gateway is chosen.
 func SortEndpoints(p *Plan, ifaces []*Interface) []*Interface {
 	sorted := append([]*Interface(nil), ifaces...)
+	networks := make(map[string]*PlannedNetwork, len(ifaces))
+	for _, i := range ifaces {
+		networks[i.Network] = p.Network(i.Network)
+	}
 	sort.SliceStable(sorted, func(a, b int) bool {
 		ia, ib := sorted[a], sorted[b]
-		na, nb := p.Network(ia.Network), p.Network(ib.Network)
+		na, nb := networks[ia.Network], networks[ib.Network]
 		if ia.GwPriority != ib.GwPriority {
 			return ia.GwPriority > ib.GwPriority
 		}
@@ -418,7 +448,10 @@ func planPorts(t *Topology, p *Plan, d *diagnostics) {
 			}
 		}
 	}
-	hostAddrs := p.HostAddresses()
+	hostAddrs := map[netip.Addr]bool{}
+	for _, a := range p.HostAddresses() {
+		hostAddrs[a] = true
+	}
 	for _, c := range t.Containers {
 		pc := p.Container(c.Name)
 		if len(c.Ports) == 0 {
@@ -429,6 +462,7 @@ func planPorts(t *Topology, p *Plan, d *diagnostics) {
 				"ports of %s are not published: it has no default gateway, because its networks are internal", c.Name))
 			continue
 		}
+		pc.Ports = make([]PortBinding, 0, len(c.Ports))
 		field := fmt.Sprintf("containers.%s.ports", c.Name)
 		// failed is the position of an entry already reported, so that a
 		// range whose ports run out gives one error, not one per port.
@@ -438,7 +472,7 @@ func planPorts(t *Topology, p *Plan, d *diagnostics) {
 				continue
 			}
 			hostIP := bindAddr(ps)
-			if ps.HostIP.IsValid() && !contains(addrStrings(hostAddrs), hostIP.String()) {
+			if ps.HostIP.IsValid() && !hostAddrs[hostIP] {
 				d.add(ps.Pos, field,
 					"use 127.0.0.1, 192.0.2.10 (the uplink) or a bridge gateway, or leave the address out",
 					"host address %s is not an address of the Docker host (Docker: cannot assign requested address)", hostIP)
@@ -486,12 +520,16 @@ func bindAddr(ps PortSpec) netip.Addr {
 type portAllocator struct {
 	used map[netip.Addr]map[string]map[uint16]bool
 	last map[netip.Addr]map[string]uint16
+	// exhausted records address and protocol pairs whose search failed;
+	// ports are never freed while planning, so it would fail again.
+	exhausted map[netip.Addr]map[string]bool
 }
 
 func newPortAllocator() *portAllocator {
 	return &portAllocator{
-		used: map[netip.Addr]map[string]map[uint16]bool{},
-		last: map[netip.Addr]map[string]uint16{},
+		used:      map[netip.Addr]map[string]map[uint16]bool{},
+		last:      map[netip.Addr]map[string]uint16{},
+		exhausted: map[netip.Addr]map[string]bool{},
 	}
 }
 
@@ -518,6 +556,9 @@ func (a *portAllocator) mark(addr netip.Addr, proto string, port uint16) {
 }
 
 func (a *portAllocator) ephemeral(addr netip.Addr, proto string) (uint16, bool) {
+	if a.exhausted[addr][proto] {
+		return 0, false
+	}
 	if a.last[addr] == nil {
 		a.last[addr] = map[string]uint16{}
 	}
@@ -536,13 +577,9 @@ func (a *portAllocator) ephemeral(addr netip.Addr, proto string) (uint16, bool) 
 			return port, true
 		}
 	}
-	return 0, false
-}
-
-func addrStrings(addrs []netip.Addr) []string {
-	out := make([]string, len(addrs))
-	for i, a := range addrs {
-		out[i] = a.String()
+	if a.exhausted[addr] == nil {
+		a.exhausted[addr] = map[string]bool{}
 	}
-	return out
+	a.exhausted[addr][proto] = true
+	return 0, false
 }

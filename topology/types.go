@@ -108,15 +108,15 @@ type PortSpec struct {
 
 // Listen is a server that a container runs on a port.
 type Listen struct {
-	Port  uint16
-	Proto string
+	Port  uint16 `json:"port"`
+	Proto string `json:"proto"`
 }
 
 // OutsideHost is a host beyond the Docker host's uplink.
 type OutsideHost struct {
-	Name    string
-	Address netip.Addr
-	Pos     Pos
+	Name    string     `json:"name"`
+	Address netip.Addr `json:"address"`
+	Pos     Pos        `json:"-"`
 }
 
 // ProbeSpec is one probe: a source node trying to reach a target.

@@ -94,7 +94,7 @@ func validate(t *Topology, d *diagnostics) {
 				d.add(d.at(rf, x.Pos), rf, "name containers or outside hosts of this file",
 					"host cannot be an answer: the Docker host has no name in the lab's DNS")
 			} else if _, ok := nodes[r]; !ok && !nodesIncomplete(d) {
-				d.add(d.at(rf, x.Pos), rf, "name containers or outside hosts of this file"+suggestNode(r, nodes),
+				d.add(d.at(rf, x.Pos), rf, "name containers or outside hosts of this file"+suggestNode(d, r, nodes),
 					"unknown node %q", r)
 			}
 		}
@@ -177,7 +177,7 @@ func validateNetworks(t *Topology, d *diagnostics) {
 					break
 				}
 				d.add(gatewayPos, field+".gateway", "add a subnet: that contains the gateway",
-					"a gateway needs an explicit subnet")
+					"a gateway needs an explicit subnet (Docker: every ip-range or gateway must have a corresponding subnet)")
 			case !n.Subnet.Contains(n.Gateway):
 				d.add(gatewayPos, field+".gateway", fmt.Sprintf("use an address inside %s", n.Subnet),
 					"gateway %s is outside subnet %s (Docker: no matching subnet for gateway)", n.Gateway, n.Subnet)
@@ -214,6 +214,20 @@ func validateNetworks(t *Topology, d *diagnostics) {
 		for _, k := range keys {
 			validateOption(d, n, k, n.Options[k], field+".options."+k)
 		}
+	}
+	bridges := map[string]string{"docker0": DefaultBridge}
+	for _, n := range t.Networks {
+		name := n.Options["com.docker.network.bridge.name"]
+		if name == "" || n.Driver != DriverBridge {
+			continue
+		}
+		field := "networks." + n.Name + ".options.com.docker.network.bridge.name"
+		if other, dup := bridges[name]; dup {
+			d.add(d.at(field, n.Pos), field, "choose another bridge name",
+				"bridge device %s is already used by network %s", name, other)
+			continue
+		}
+		bridges[name] = n.Name
 	}
 	for i, a := range t.Networks {
 		for _, b := range t.Networks[i+1:] {
@@ -283,9 +297,15 @@ func validateContainers(t *Topology, d *diagnostics) {
 				if d.hasError("networks") {
 					continue
 				}
-				fix := "define it under networks: or use one of " + strings.Join(networkNames(t), ", ")
-				if s := closest(a.Network, networkNames(t)); s != "" {
-					fix = fmt.Sprintf("did you mean %q? (networks: %s)", s, strings.Join(networkNames(t), ", "))
+				// Composing the fix costs time in a file of many networks,
+				// so it is skipped once no more errors are listed.
+				fix := "define it under networks:"
+				if !d.full() {
+					names := networkNames(t)
+					fix += " or use one of " + listNames(names)
+					if s := closest(a.Network, names); s != "" {
+						fix = fmt.Sprintf("did you mean %q? (networks: %s)", s, listNames(names))
+					}
 				}
 				d.add(a.Pos, af, fix, "unknown network %q", a.Network)
 				continue
@@ -413,9 +433,9 @@ func validateListen(d *diagnostics, c *Container, field string) {
 
 // validateModeTargets checks that every container: network mode names
 // another container of the file and that no chain of them loops. Docker
-// rejects a container that names itself with "cannot join own network"; a
-// longer loop cannot be started at all, because each container waits for
-// the next one to run.
+// rejects a container that names itself with "cannot join own network". A
+// longer loop cannot start at all, because Docker only joins the namespace
+// of a running container.
 func validateModeTargets(t *Topology, d *diagnostics) {
 	byName := make(map[string]*Container, len(t.Containers))
 	for _, c := range t.Containers {
@@ -472,8 +492,8 @@ func validateModeTargets(t *Topology, d *diagnostics) {
 	}
 }
 
-// describeLoop writes the loop of names starting at start and back to it,
-// such as "a -> b -> a", shortening loops of more than eight names.
+// describeLoop returns the loop of names from loop[start] back to it, such
+// as "a -> b -> a", naming at most eight of a longer loop.
 func describeLoop(loop []string, start int) string {
 	const shown = 8
 	var b strings.Builder
@@ -505,7 +525,7 @@ func indexOf(list []string, s string) int {
 func validatePorts(t *Topology, d *diagnostics) {
 	type binding struct {
 		container string
-		spec      PortSpec
+		spec      *PortSpec
 	}
 	type portKey struct {
 		port  uint16
@@ -519,7 +539,9 @@ func validatePorts(t *Topology, d *diagnostics) {
 		// reported is the position of the entry last reported, so that a
 		// range that clashes gives one error, not one per port.
 		var reported Pos
-		for _, p := range c.Ports {
+		var items map[Pos]string
+		for i := range c.Ports {
+			p := &c.Ports[i]
 			if p.HostPort == 0 {
 				continue
 			}
@@ -536,7 +558,13 @@ func validatePorts(t *Topology, d *diagnostics) {
 				if b.spec.HostIP.IsValid() {
 					host = b.spec.HostIP.String()
 				}
-				field := itemField(d, fmt.Sprintf("containers.%s.ports", c.Name), p.Pos)
+				if items == nil {
+					items = itemFields(d, fmt.Sprintf("containers.%s.ports", c.Name))
+				}
+				field, ok := items[p.Pos]
+				if !ok {
+					field = fmt.Sprintf("containers.%s.ports", c.Name)
+				}
 				d.add(d.at(field, p.Pos), field, "choose another host port, or bind the two on different host addresses",
 					"Bind for %s:%d failed: port is already allocated (by %s, %q)", host, p.HostPort, b.container, b.spec.Raw)
 				reported = p.Pos
@@ -547,19 +575,17 @@ func validatePorts(t *Topology, d *diagnostics) {
 	}
 }
 
-// itemField returns the field path of the list item of list at pos, such
-// as containers.web.ports[1], or list itself when the loader recorded no
-// item there.
-func itemField(d *diagnostics, list string, pos Pos) string {
+// itemFields maps the position of each item of list, as the loader
+// recorded it, to the item's field path, such as containers.web.ports[1].
+func itemFields(d *diagnostics, list string) map[Pos]string {
+	items := map[Pos]string{}
 	for i := 0; ; i++ {
 		field := fmt.Sprintf("%s[%d]", list, i)
 		p, ok := d.where[field]
 		if !ok {
-			return list
+			return items
 		}
-		if p == pos {
-			return field
-		}
+		items[p] = field
 	}
 }
 
@@ -588,7 +614,7 @@ func validateProbe(t *Topology, d *diagnostics, p *ProbeSpec, field string, node
 	if p.From == "" {
 		d.add(p.Pos, field+".from", "add from: with a container, outside host or host", "missing source")
 	} else if _, ok := nodes[p.From]; !ok && checkNodes {
-		d.add(at("from"), field+".from", "name a container, an outside host or host"+suggestNode(p.From, nodes),
+		d.add(at("from"), field+".from", "name a container, an outside host or host"+suggestNode(d, p.From, nodes),
 			"unknown node %q", p.From)
 	}
 	if p.To == "" && p.Via == "" {
@@ -596,7 +622,7 @@ func validateProbe(t *Topology, d *diagnostics, p *ProbeSpec, field string, node
 			d.add(p.Pos, field+".to", "add to: with a node name, or via: ADDRESS:PORT", "missing target")
 		}
 	} else if _, ok := nodes[p.To]; p.To != "" && !ok && checkNodes {
-		d.add(at("to"), field+".to", "name a container, an outside host or host"+suggestNode(p.To, nodes),
+		d.add(at("to"), field+".to", "name a container, an outside host or host"+suggestNode(d, p.To, nodes),
 			"unknown node %q", p.To)
 	}
 	switch {
@@ -630,7 +656,10 @@ func validateProbe(t *Topology, d *diagnostics, p *ProbeSpec, field string, node
 			if !d.hasError("networks") {
 				d.add(at("network"), field+".network", "name a network of this file or bridge", "unknown network %q", p.Network)
 			}
-		} else if c := t.Container(p.To); c != nil && !attachedTo(c, p.Network) {
+		} else if c := t.Container(p.To); c == nil && p.To != "" {
+			d.add(at("network"), field+".network", "remove network:, or probe a container",
+				"network selects the target container's address, but %s is not a container", p.To)
+		} else if c != nil && !attachedTo(c, p.Network) {
 			d.add(at("network"), field+".network", "name a network that "+p.To+" is attached to",
 				"%s is not attached to network %q", p.To, p.Network)
 		}
@@ -645,7 +674,11 @@ func validateProbe(t *Topology, d *diagnostics, p *ProbeSpec, field string, node
 
 // suggestNode returns a "did you mean" clause for an unknown node name, or
 // "" when no node name is close.
-func suggestNode(name string, nodes map[string]Pos) string {
+func suggestNode(d *diagnostics, name string, nodes map[string]Pos) string {
+	if d.full() {
+		// The error will not be listed; skip comparing every node name.
+		return ""
+	}
 	names := make([]string, 0, len(nodes))
 	for n := range nodes {
 		names = append(names, n)
@@ -684,6 +717,15 @@ func validateVia(d *diagnostics, p *ProbeSpec, field string, pos Pos) {
 	if p.Kind == KindPing {
 		d.add(pos, field+".via", "use kind: tcp, http or udp with via", "ping cannot go via a port")
 	}
+}
+
+// listNames joins names for a message, naming at most 20 of them.
+func listNames(names []string) string {
+	const shown = 20
+	if len(names) <= shown {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:shown], ", "), len(names)-shown)
 }
 
 func networkNames(t *Topology) []string {

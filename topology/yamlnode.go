@@ -55,10 +55,10 @@ func nodePos(n ast.Node) Pos {
 }
 
 // bindAliases binds every alias of the document to its anchor. An alias
-// names the closest anchor before it in the file, as YAML defines, and an
+// names the closest anchor before it in the file, as YAML defines. An
 // anchor is bound only after its own value is complete, so an alias inside
-// the value it would name stays unknown and the alias graph has no cycles.
-// Anchors in fields that the loader rejects still count, like in YAML.
+// that value stays unbound and the alias graph has no cycles. Anchors in
+// fields that the loader rejects still count, as in YAML.
 func (w *walker) bindAliases(body ast.Node) {
 	anchors := map[string]ast.Node{}
 	open := map[string]int{}
