@@ -6,8 +6,11 @@ BIN := bin/topolab
 
 .PHONY: build test run bench lint fuzz clean
 
+# topolab-responder goes beside topolab: the docker runtime copies it into
+# the probe image.
 build:
 	$(GO) build -o $(BIN) ./cmd/topolab
+	$(GO) build -o bin/topolab-responder ./cmd/topolab-responder
 
 # The test command of the README. Privileged tests skip without root or
 # Docker; TOPOLAB_REQUIRE_PRIVILEGED=1 turns those skips into failures.

@@ -32,14 +32,17 @@ type Point struct {
 // Engine selects how packets are read from the kernel.
 type Engine string
 
-// Capture engines.
+// Capture engines. Both open an AF_PACKET socket without libpcap or cgo.
 const (
-	// EngineSocket reads one packet per recvmsg call from an AF_PACKET
-	// socket (gopacket's pcapgo.EthernetHandle). It is the default.
+	// EngineAuto, the zero value, uses EngineRing and falls back to
+	// EngineSocket on a point whose ring cannot be set up.
+	EngineAuto Engine = ""
+	// EngineSocket reads one frame per recvmsg call from an AF_PACKET
+	// socket with gopacket's pcapgo.EthernetHandle.
 	EngineSocket Engine = "socket"
-	// EngineRing reads from a TPACKET_V3 ring shared with the kernel
-	// (gopacket's afpacket package), which costs fewer system calls per
-	// packet.
+	// EngineRing reads from a TPACKET_V3 ring shared with the kernel, with
+	// gopacket's afpacket package. It needs a system call per block of
+	// frames rather than per frame, so it keeps up with higher rates.
 	EngineRing Engine = "ring"
 )
 
@@ -49,35 +52,35 @@ const (
 	DefaultMaxPackets   = 1 << 20
 	DefaultMaxBytes     = 256 << 20
 	DefaultDrainTimeout = 2 * time.Second
-	DefaultRingSize     = 4 << 20
+	DefaultRingSize     = 8 << 20
 )
 
 // Options tunes a capture session. The zero value is valid.
 type Options struct {
-	// Engine is EngineSocket (default) or EngineRing.
+	// Engine is EngineAuto (default), EngineRing or EngineSocket.
 	Engine Engine
-	// SnapLen is the number of bytes kept of each packet; default
+	// SnapLen is the number of bytes kept of each packet. The default is
 	// DefaultSnapLen, the maximum libpcap captures.
 	SnapLen int
 	// MaxPackets and MaxBytes bound the packets and captured bytes kept
-	// over all points; defaults DefaultMaxPackets and DefaultMaxBytes.
+	// over all points, by default DefaultMaxPackets and DefaultMaxBytes.
 	// Packets beyond either limit are read and counted in
 	// PointStats.LimitDrops, not kept.
 	MaxPackets int
 	MaxBytes   int64
 	// RingSize is the size in bytes of each point's TPACKET_V3 ring for
-	// EngineRing, rounded down to whole 128 KiB blocks (at least one);
-	// default DefaultRingSize.
+	// EngineRing, rounded down to whole 128 KiB blocks with at least one.
+	// The default is DefaultRingSize.
 	RingSize int
 	// NoPromiscuous leaves the interfaces out of promiscuous mode. By
 	// default every socket joins promiscuous mode, which a bridge needs to
 	// pass up frames it forwards between two of its ports.
 	NoPromiscuous bool
 	// DrainTimeout bounds how long Stop waits for the readers to empty the
-	// kernel queues; default DefaultDrainTimeout.
+	// kernel queues, by default DefaultDrainTimeout.
 	DrainTimeout time.Duration
-	// Logger receives debug messages about readers starting and stopping;
-	// default: discard.
+	// Logger receives debug messages about readers starting and stopping.
+	// By default they are discarded.
 	Logger *slog.Logger
 
 	// afterRead, when set by tests, runs on a reader's goroutine after each
@@ -86,9 +89,6 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	if o.Engine == "" {
-		o.Engine = EngineSocket
-	}
 	if o.SnapLen <= 0 {
 		o.SnapLen = DefaultSnapLen
 	}
@@ -117,8 +117,8 @@ type Packet struct {
 	// Point is the index of the capture point in Capture.Points, which is
 	// also the frame's interface ID in the pcapng file.
 	Point int
-	// Length is the frame's length on the wire; Data may be shorter when
-	// the snap length cut it.
+	// Length is the frame's length on the wire. Data is shorter when the
+	// snap length cut the frame.
 	Length int
 	Data   []byte
 }
@@ -133,6 +133,9 @@ type PointStats struct {
 	Ifname string `json:"ifname"`
 	// Ifindex is the interface index inside its namespace.
 	Ifindex int `json:"ifindex"`
+	// Engine is the engine that captured on the point: EngineRing or
+	// EngineSocket.
+	Engine Engine `json:"engine"`
 	// Captured counts the frames kept in Capture.Packets.
 	Captured uint64 `json:"captured"`
 	// Bytes is the captured bytes of the kept frames.
@@ -151,7 +154,9 @@ type PointStats struct {
 	// Undrained counts frames still queued in the kernel when Stop gave up
 	// waiting after Options.DrainTimeout.
 	Undrained uint64 `json:"undrained"`
-	// Error is the error that ended the point's reader early, if any.
+	// Error is the first read error of the point, such as its interface
+	// going away, or empty. The reader retries for about half a second
+	// after an error, so frames queued before it are still captured.
 	Error string `json:"error,omitempty"`
 }
 
@@ -175,37 +180,37 @@ type Capture struct {
 }
 
 // Summary returns a one-line account of the capture that names every
-// point that lost frames and why, such as
+// point that lost frames and the cause, and every read error, such as
 // "1520 packets on 4 interfaces; lost 37: uplink 37 dropped by kernel".
 func (c *Capture) Summary() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s on %s", plural(len(c.Packets), "packet"), plural(len(c.Points), "interface"))
-	var losses []string
-	var total uint64
+	var losses, failures []string
 	for _, s := range c.Stats {
-		total += s.Lost()
-		var why []string
+		var causes []string
 		if s.KernelDrops > 0 {
-			why = append(why, fmt.Sprintf("%d dropped by kernel", s.KernelDrops))
+			causes = append(causes, fmt.Sprintf("%d dropped by kernel", s.KernelDrops))
 		}
 		if s.LimitDrops > 0 {
-			why = append(why, fmt.Sprintf("%d over the size limit", s.LimitDrops))
+			causes = append(causes, fmt.Sprintf("%d over the size limit", s.LimitDrops))
 		}
 		if s.Undrained > 0 {
-			why = append(why, fmt.Sprintf("%d not drained", s.Undrained))
+			causes = append(causes, fmt.Sprintf("%d not drained", s.Undrained))
 		}
-		if len(why) > 0 {
-			losses = append(losses, s.Label+" "+strings.Join(why, ", "))
+		if len(causes) > 0 {
+			losses = append(losses, s.Label+" "+strings.Join(causes, ", "))
 		}
 		if s.Error != "" {
-			losses = append(losses, s.Label+" reader failed: "+s.Error)
+			failures = append(failures, s.Label+": "+s.Error)
 		}
 	}
-	switch {
-	case len(losses) > 0:
-		fmt.Fprintf(&b, "; lost %d: %s", total, strings.Join(losses, "; "))
-	default:
+	if len(losses) > 0 {
+		fmt.Fprintf(&b, "; lost %d: %s", c.Lost(), strings.Join(losses, "; "))
+	} else {
 		b.WriteString("; none lost")
+	}
+	if len(failures) > 0 {
+		fmt.Fprintf(&b, "; read errors: %s", strings.Join(failures, "; "))
 	}
 	return b.String()
 }

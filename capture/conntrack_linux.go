@@ -6,10 +6,11 @@ import (
 	"github.com/ti-mo/conntrack"
 )
 
-// ReadConntrack dumps the conntrack table of the namespace that do runs in
-// (nil: the caller's) and returns every TCP, UDP, ICMP and ICMPv6 entry as a
-// Translation; entries that rewrite nothing have KindNone. Pass the result
-// to Capture.NAT to pair it with captured packets.
+// ReadConntrack dumps the conntrack table of the namespace that do runs in,
+// or of the caller's when do is nil, and returns every TCP, UDP, ICMP and
+// ICMPv6 entry as a Translation. Entries that rewrite nothing have KindNone.
+// Pass the result to Capture.NAT to pair it with captured packets. Call it
+// before the lab goes down, because the table goes with the namespace.
 func ReadConntrack(do func(func() error) error) ([]Translation, error) {
 	if do == nil {
 		do = func(f func() error) error { return f() }

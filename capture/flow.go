@@ -56,7 +56,7 @@ func (c *Counter) add(length int) {
 
 // Hop is a flow as one capture point saw it.
 type Hop struct {
-	// Point is the index of the capture point; Label is its label.
+	// Point is the index of the capture point and Label its label.
 	Point int    `json:"point"`
 	Label string `json:"label"`
 	// First is when the point saw the flow's first packet.
@@ -101,11 +101,12 @@ type Annotation struct {
 	// Proto, when not empty, is the flow's protocol (ProtoTCP, ...).
 	Proto string `json:"proto,omitempty"`
 	// Src and Dst, when valid, are the initiator's source and destination
-	// addresses. Flows after a NAT rewrite usually do not match them, but
-	// inherit the probe from their translation (see Capture.NAT).
+	// addresses. A flow after a NAT rewrite usually matches neither, but
+	// the translations of Capture.NAT carry the probe of either side.
 	Src netip.Addr `json:"src,omitzero"`
 	Dst netip.Addr `json:"dst,omitzero"`
-	// Port, when not 0, is the destination port.
+	// Port, when not 0, is the destination port, which for ICMP echo is
+	// the identifier.
 	Port uint16 `json:"port,omitempty"`
 }
 
@@ -251,11 +252,11 @@ func (t *flowTable) flows() []Flow {
 	out := make([]Flow, 0, len(t.order))
 	for _, st := range t.order {
 		f := st.flow
-		var most uint64
+		var maxPackets uint64
 		for _, h := range st.hops {
 			f.Hops = append(f.Hops, *h)
-			if n := h.Forward.Packets + h.Reverse.Packets; n > most {
-				most = n
+			if n := h.Forward.Packets + h.Reverse.Packets; n > maxPackets {
+				maxPackets = n
 				f.Forward, f.Reverse = h.Forward, h.Reverse
 			}
 		}
@@ -304,7 +305,7 @@ type decoded struct {
 	// answer is true for a SYN-ACK or an echo reply, whose destination is
 	// the flow's initiator.
 	answer bool
-	// icmpError is true for an ICMP error; key is then the key of the
+	// icmpError is true for an ICMP error, whose key is the key of the
 	// quoted packet.
 	icmpError bool
 	tcp       *tcpFlags

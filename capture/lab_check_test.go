@@ -174,6 +174,32 @@ func checkLabNAT(t *testing.T, nat []Translation, client netip.AddrPort) {
 		}
 	}
 
+	hp := findTranslation(nat, KindHairpin, func(tr Translation) bool {
+		return tr.Original.Src.Addr() == c2IP && tr.Original.Dst == netip.AddrPortFrom(uplinkIP, publishPort)
+	})
+	if hp == nil {
+		t.Fatalf("no hairpin of %s to %s:%d in %+v", c2IP, uplinkIP, publishPort, nat)
+	}
+	if got, want := hp.Translated.Dst, netip.AddrPortFrom(c1IP, 80); got != want {
+		t.Errorf("hairpin connection arrives at %s, want %s", got, want)
+	}
+	if got := hp.Translated.Src.Addr().String(); got != gatewayIP {
+		t.Errorf("hairpin connection comes from %s, want the gateway %s", got, gatewayIP)
+	}
+	if !hp.Confirmed {
+		t.Errorf("hairpin not confirmed by packets: before %+v, after %+v", hp.Before, hp.After)
+	} else {
+		if !slices.Contains(hp.Before.Points, labelC2) {
+			t.Errorf("hairpin seen before on %v, want %s among them", hp.Before.Points, labelC2)
+		}
+		if !slices.Contains(hp.After.Points, labelC1) {
+			t.Errorf("hairpin seen after on %v, want %s among them", hp.After.Points, labelC1)
+		}
+	}
+	if hp.Probe != "c2 tcp hairpin" {
+		t.Errorf("hairpin has probe %q, want %q", hp.Probe, "c2 tcp hairpin")
+	}
+
 	px := findTranslation(nat, KindUserlandProxy, func(tr Translation) bool {
 		return tr.Original.Dst == netip.MustParseAddrPort("127.0.0.1:8081")
 	})
@@ -195,3 +221,10 @@ func checkLabNAT(t *testing.T, nat []Translation, client netip.AddrPort) {
 }
 
 func mustAddrPort(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+
+func labPorts() []PortMapping {
+	return []PortMapping{
+		{HostIP: netip.IPv4Unspecified(), HostPort: publishPort, ContainerIP: c1IP, ContainerPort: 80, Proto: "tcp"},
+		{HostIP: netip.IPv4Unspecified(), HostPort: proxyPort, ContainerIP: c1IP, ContainerPort: 80, Proto: "tcp"},
+	}
+}

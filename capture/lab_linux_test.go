@@ -52,6 +52,7 @@ func newTestLab(t *testing.T) *testLab {
 	l.host.defaultRoute(t, routerIP.String())
 	l.host.sysctl(t, "net/ipv4/ip_forward", "1")
 	l.host.natRules(t, "eth0", bridgeNet, publishPort, netip.AddrPortFrom(c1IP, 80))
+	l.host.hairpinRules(t, "docker0", bridgeNet, uplinkIP, publishPort, netip.AddrPortFrom(c1IP, 80))
 
 	l.points = []Point{
 		{Label: labelC1, Ifname: "vethc1", Do: l.host.Do},
@@ -225,6 +226,10 @@ func runTestLab(t *testing.T, l *testLab, opts Options) labRun {
 		client, err = dialEcho(l.outside, netip.AddrPortFrom(uplinkIP, publishPort).String())
 		return err
 	})
+	annotate("c2 tcp hairpin", ProtoTCP, uplinkIP, func() error {
+		_, err := dialEcho(l.c2, netip.AddrPortFrom(uplinkIP, publishPort).String())
+		return err
+	})
 	annotate("host tcp localhost", ProtoTCP, netip.MustParseAddr("127.0.0.1"), func() error {
 		_, err := dialEcho(l.host, fmt.Sprintf("127.0.0.1:%d", proxyPort))
 		return err
@@ -254,6 +259,9 @@ func TestLabCapture(t *testing.T) {
 		t.Errorf("Summary() = %q, want it to say none lost", c.Summary())
 	}
 	for _, st := range c.Stats {
+		if st.Engine != EngineRing {
+			t.Errorf("point %s captured with engine %q, want the default %q", st.Label, st.Engine, EngineRing)
+		}
 		if st.Captured == 0 {
 			t.Errorf("point %s captured nothing", st.Label)
 		}
@@ -278,13 +286,6 @@ func TestLabCapture(t *testing.T) {
 		if err := os.WriteFile(filepath.Join("testdata", "lab.json"), append(b, '\n'), 0o644); err != nil {
 			t.Fatal(err)
 		}
-	}
-}
-
-func labPorts() []PortMapping {
-	return []PortMapping{
-		{HostIP: netip.IPv4Unspecified(), HostPort: publishPort, ContainerIP: c1IP, ContainerPort: 80, Proto: "tcp"},
-		{HostIP: netip.IPv4Unspecified(), HostPort: proxyPort, ContainerIP: c1IP, ContainerPort: 80, Proto: "tcp"},
 	}
 }
 

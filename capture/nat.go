@@ -2,6 +2,7 @@ package capture
 
 import (
 	"net/netip"
+	"slices"
 	"sort"
 	"time"
 )
@@ -18,9 +19,11 @@ const (
 	// KindDNAT rewrites the destination: a published port forwards to the
 	// container.
 	KindDNAT = "dnat"
-	// KindHairpin rewrites both: a container reaches a published port of a
-	// container on its own bridge, and the reply is forced back through the
-	// lab host by the source rewrite.
+	// KindHairpin is a container reaching a published port of a container
+	// on its own bridge. Conntrack shows the destination rewritten, and the
+	// source too where a masquerade forces the reply back through the lab
+	// host. Capture.NAT also gives this kind to a DNAT whose packets entered
+	// and left through one capture point.
 	KindHairpin = "hairpin"
 	// KindUserlandProxy is two connections: the client's to the published
 	// host port, which the proxy accepts, and the proxy's own from the
@@ -29,16 +32,16 @@ const (
 )
 
 // PortMapping is a published port, with the fields of topology.PortBinding
-// that pairing needs; the package does not import topology so that it
+// that pairing needs. The package does not import topology, so that it
 // builds on its own.
 type PortMapping struct {
-	// HostIP is the address the port is published on; invalid or
-	// unspecified (0.0.0.0) for every host address.
+	// HostIP is the address the port is published on. An invalid or
+	// unspecified (0.0.0.0) address means every host address.
 	HostIP        netip.Addr `json:"host_ip"`
 	HostPort      uint16     `json:"host_port"`
 	ContainerIP   netip.Addr `json:"container_ip"`
 	ContainerPort uint16     `json:"container_port"`
-	// Proto is ProtoTCP or ProtoUDP; empty means ProtoTCP.
+	// Proto is ProtoTCP or ProtoUDP, and empty means ProtoTCP.
 	Proto string `json:"proto"`
 }
 
@@ -57,8 +60,8 @@ type Translation struct {
 	// the kernel records it (net.netfilter.nf_conntrack_timestamp), else
 	// the first packet captured, else zero.
 	Start time.Time `json:"start,omitzero"`
-	// Before and After are the captured flows of Original and Translated;
-	// nil when the capture did not see them.
+	// Before and After are the captured flows of Original and Translated,
+	// or nil when the capture did not see them.
 	Before *FlowRef `json:"before"`
 	After  *FlowRef `json:"after"`
 	// Confirmed is true when packets of both Before and After were seen.
@@ -68,8 +71,9 @@ type Translation struct {
 	// Note explains a pairing that relied on less than timing, such as
 	// two proxy connections paired by port alone.
 	Note string `json:"note,omitempty"`
-	// Counters are conntrack's per-direction counters; zero unless the
-	// kernel counts them (net.netfilter.nf_conntrack_acct).
+	// OriginalCounter and ReplyCounter are conntrack's per-direction
+	// counters, zero unless the kernel counts them
+	// (net.netfilter.nf_conntrack_acct).
 	OriginalCounter Counter `json:"original_counter,omitzero"`
 	ReplyCounter    Counter `json:"reply_counter,omitzero"`
 }
@@ -122,7 +126,7 @@ const proxyWindow = time.Second
 // entries of KindNone. For each published port, a client connection to the
 // host port is paired with the next proxy connection to the container port
 // that started within a second after it, or in list order when the entries
-// carry no start times (Note says so). It returns only the pairs.
+// carry no start times (Note records this). It returns only the pairs.
 func PairProxies(entries []Translation, ports []PortMapping) []Translation {
 	used := map[int]bool{}
 	var out []Translation
@@ -237,9 +241,25 @@ func (c *Capture) NAT(entries []Translation, ports []PortMapping) []Translation 
 			}
 		}
 		t.Confirmed = t.Before != nil && t.After != nil
+		if t.Kind == KindDNAT && t.Confirmed && sharePoint(t.Before, t.After) {
+			// The connection entered and left the lab host through the same
+			// interface, such as a bridge: a container reached a published
+			// port of its own network, which br_netfilter lets work without
+			// a source rewrite.
+			t.Kind = KindHairpin
+		}
 	}
 	sortTranslations(out)
 	return out
+}
+
+func sharePoint(a, b *FlowRef) bool {
+	for _, p := range a.Points {
+		if slices.Contains(b.Points, p) {
+			return true
+		}
+	}
+	return false
 }
 
 func sortTranslations(t []Translation) {

@@ -217,3 +217,50 @@ func (n *testNS) dropUDPPort(t testing.TB, port uint16) {
 		t.Fatalf("programming drop rule in %s: %v", n.name, err)
 	}
 }
+
+// hairpinRules programs, in n's nat table made by natRules, Docker's rules
+// for a container reaching a published port through the lab host with the
+// userland proxy off: a DNAT of TCP to hostIP:hostPort arriving on bridge,
+// and a masquerade of what then leaves on bridge from src towards target,
+// so that target answers through the lab host.
+func (n *testNS) hairpinRules(t testing.TB, bridge string, src netip.Prefix, hostIP netip.Addr, hostPort uint16,
+	target netip.AddrPort) {
+	t.Helper()
+	c, err := nftables.New(nftables.WithNetNSFd(int(n.h)))
+	if err != nil {
+		t.Fatalf("opening nftables in %s: %v", n.name, err)
+	}
+	table := &nftables.Table{Family: nftables.TableFamilyIPv4, Name: "nat"}
+	pre := &nftables.Chain{Name: "prerouting", Table: table}
+	post := &nftables.Chain{Name: "postrouting", Table: table}
+	c.AddRule(&nftables.Rule{Table: table, Chain: pre, Exprs: []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifnameBytes(bridge)},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: hostIP.AsSlice()},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(hostPort)},
+		&expr.Immediate{Register: 1, Data: target.Addr().AsSlice()},
+		&expr.Immediate{Register: 2, Data: binaryutil.BigEndian.PutUint16(target.Port())},
+		&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: 2, Specified: true},
+	}})
+	c.AddRule(&nftables.Rule{Table: table, Chain: post, Exprs: []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifnameBytes(bridge)},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: net.CIDRMask(src.Bits(), 32), Xor: []byte{0, 0, 0, 0}},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: src.Masked().Addr().AsSlice()},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: target.Addr().AsSlice()},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(target.Port())},
+		&expr.Masq{},
+	}})
+	if err := c.Flush(); err != nil {
+		t.Fatalf("programming hairpin rules in %s: %v", n.name, err)
+	}
+}

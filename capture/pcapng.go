@@ -100,7 +100,7 @@ func ReadPcapng(r io.Reader) (*Capture, error) {
 		return nil, fmt.Errorf("reading pcapng header: %w", err)
 	}
 	if nr.LinkType() != layers.LinkTypeEthernet {
-		return nil, fmt.Errorf("reading pcapng: link type %v is not Ethernet", nr.LinkType())
+		return nil, fmt.Errorf("reading pcapng: unsupported link type %v, want Ethernet", nr.LinkType())
 	}
 	c := &Capture{}
 	for {

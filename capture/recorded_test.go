@@ -155,3 +155,22 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
+
+func TestSummaryNamesEveryLoss(t *testing.T) {
+	c := &Capture{
+		Points:  []Point{{Label: "docker0"}, {Label: "uplink"}},
+		Packets: make([]Packet, 3),
+		Stats: []PointStats{
+			{Label: "docker0", KernelDrops: 2, Undrained: 1},
+			{Label: "uplink", LimitDrops: 4, Error: "network is down"},
+		},
+	}
+	want := "3 packets on 2 interfaces; lost 7: docker0 2 dropped by kernel, 1 not drained; " +
+		"uplink 4 over the size limit; read errors: uplink: network is down"
+	if got := c.Summary(); got != want {
+		t.Errorf("Summary() =\n%q\nwant\n%q", got, want)
+	}
+	if c.Lost() != 7 {
+		t.Errorf("Lost() = %d, want 7", c.Lost())
+	}
+}

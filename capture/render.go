@@ -57,7 +57,7 @@ type Path struct {
 
 // PathStep is one capture point on a Path, or the rewrite between two.
 type PathStep struct {
-	// Point is the capture point's label; empty for a rewrite step.
+	// Point is the capture point's label, empty for a rewrite step.
 	Point string
 	// Key is the connection as this step saw it.
 	Key FlowKey

@@ -16,8 +16,8 @@ type Session struct {
 	readers []*reader
 	start   time.Time
 
-	kept      atomic.Int64
-	keptBytes atomic.Int64
+	keptPackets atomic.Int64
+	keptBytes   atomic.Int64
 
 	stopOnce sync.Once
 	stopped  chan struct{}
@@ -51,6 +51,7 @@ type reader struct {
 	index   int
 	point   Point
 	src     packetSource
+	engine  Engine
 	ifindex int
 
 	packets []Packet
@@ -66,19 +67,19 @@ type reader struct {
 // Start opens a capture socket on every point inside its namespace and
 // starts reading. It fails, closing what it opened, when any point cannot be
 // opened. The capture ends when Stop is called or ctx is done, whichever
-// comes first; Stop must be called either way to get the result.
+// comes first. Stop must be called either way to get the result.
 func Start(ctx context.Context, points []Point, opts Options) (*Session, error) {
 	if len(points) == 0 {
 		return nil, errors.New("starting capture: no capture points")
 	}
 	opts = opts.withDefaults()
-	if opts.Engine != EngineSocket && opts.Engine != EngineRing {
-		return nil, fmt.Errorf("starting capture: unknown engine %q (want %q or %q)", opts.Engine, EngineSocket, EngineRing)
+	if opts.Engine != EngineAuto && opts.Engine != EngineSocket && opts.Engine != EngineRing {
+		return nil, fmt.Errorf("starting capture: unknown engine %q (want %q or %q)", opts.Engine, EngineRing, EngineSocket)
 	}
 	s := &Session{opts: opts, points: append([]Point(nil), points...), stopped: make(chan struct{})}
 
 	for i, p := range s.points {
-		src, ifindex, err := openPoint(p, opts)
+		src, engine, ifindex, err := openPoint(p, opts)
 		if err != nil {
 			for _, r := range s.readers {
 				r.src.interrupt()
@@ -86,7 +87,8 @@ func Start(ctx context.Context, points []Point, opts Options) (*Session, error) 
 			}
 			return nil, fmt.Errorf("starting capture on %s (%s): %w", p.Label, p.Ifname, err)
 		}
-		s.readers = append(s.readers, &reader{index: i, point: p, src: src, ifindex: ifindex, done: make(chan struct{})})
+		s.readers = append(s.readers, &reader{index: i, point: p, src: src, engine: engine, ifindex: ifindex,
+			done: make(chan struct{})})
 	}
 
 	s.start = time.Now()
@@ -107,36 +109,59 @@ func Start(ctx context.Context, points []Point, opts Options) (*Session, error) 
 }
 
 // Annotate records probe annotations for the capture's flow table, as
-// Capture.Annotate does. It is safe for concurrent use.
+// Capture.Annotate does, before or after Stop. It is safe for concurrent
+// use.
 func (s *Session) Annotate(a ...Annotation) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.result != nil {
+		s.result.Annotate(a...)
+		return
+	}
 	s.annotations = append(s.annotations, a...)
-	s.mu.Unlock()
 }
 
 // Stop ends the capture on every point and returns it. It waits up to
 // Options.DrainTimeout for the readers to read what the kernel had already
 // queued, and counts the rest in PointStats.Undrained. The error joins the
-// errors of readers that failed early; the capture is returned with it.
+// read errors of the points, and the capture comes with it.
 // Stop may be called more than once and returns the same result.
 func (s *Session) Stop() (*Capture, error) {
 	s.stop()
 	return s.result, s.err
 }
 
+// Limits of a reader's retries after read errors.
+const (
+	maxReadErrors  = 50
+	readErrorPause = 10 * time.Millisecond
+)
+
 func (s *Session) run(r *reader) {
 	defer close(r.done)
+	failures := 0
 	for {
 		data, ts, length, ifindex, err := r.src.next()
 		if err != nil {
-			if r.src.idle(err) && !r.closing.Load() {
+			if r.closing.Load() {
+				return
+			}
+			if r.src.idle(err) {
 				continue
 			}
-			if !r.closing.Load() {
+			// An error such as the interface going away (ENETDOWN, or
+			// POLLERR on a ring) is reported once, but frames queued before
+			// it can still be read, so keep trying for a while.
+			if r.err == nil {
 				r.err = err
 			}
-			return
+			if failures++; failures > maxReadErrors {
+				return
+			}
+			time.Sleep(readErrorPause)
+			continue
 		}
+		failures = 0
 		r.read.Add(1)
 		if ifindex > 0 {
 			r.ifindex = ifindex
@@ -144,10 +169,10 @@ func (s *Session) run(r *reader) {
 		if len(data) > s.opts.SnapLen {
 			data = data[:s.opts.SnapLen]
 		}
-		if s.kept.Add(1) > int64(s.opts.MaxPackets) || s.keptBytes.Add(int64(len(data))) > s.opts.MaxBytes {
+		if s.keptPackets.Add(1) > int64(s.opts.MaxPackets) || s.keptBytes.Add(int64(len(data))) > s.opts.MaxBytes {
 			r.limit++
 		} else {
-			r.packets = append(r.packets, Packet{Timestamp: ts, Point: r.index, Length: length, Data: r.copy(data)})
+			r.packets = append(r.packets, Packet{Timestamp: ts, Point: r.index, Length: length, Data: r.store(data)})
 			r.bytes += uint64(len(data))
 		}
 		if s.opts.afterRead != nil {
@@ -160,8 +185,8 @@ func (s *Session) run(r *reader) {
 // small frames cost no allocation each.
 const arenaSize = 1 << 20
 
-// copy returns a copy of data in the reader's current chunk.
-func (r *reader) copy(data []byte) []byte {
+// store returns a copy of data in the reader's current chunk.
+func (r *reader) store(data []byte) []byte {
 	if len(data) > arenaSize/4 {
 		return append([]byte(nil), data...)
 	}
@@ -206,8 +231,8 @@ func (s *Session) stop() {
 		sortPackets(c.Packets)
 		s.mu.Lock()
 		c.annotations = append(c.annotations, s.annotations...)
-		s.mu.Unlock()
 		s.result, s.err = c, errors.Join(errs...)
+		s.mu.Unlock()
 		s.opts.Logger.Debug("capture stopped", "summary", c.Summary())
 	})
 }
@@ -242,6 +267,7 @@ func (s *Session) stopReader(r *reader) PointStats {
 	r.src.close()
 
 	st.Ifindex = r.ifindex
+	st.Engine = r.engine
 	st.Captured = uint64(len(r.packets))
 	st.Bytes = r.bytes
 	st.KernelPackets = packets

@@ -291,13 +291,58 @@ func TestStartRejectsUnknownEngine(t *testing.T) {
 	}
 }
 
-func TestRingEngineLab(t *testing.T) {
+func TestSocketEngineLab(t *testing.T) {
 	l := newTestLab(t)
-	run := runTestLab(t, l, Options{Engine: EngineRing})
+	run := runTestLab(t, l, Options{Engine: EngineSocket})
 	if run.Capture.Lost() != 0 {
-		t.Errorf("ring capture lost packets: %s", run.Capture.Summary())
+		t.Errorf("socket capture lost packets: %s", run.Capture.Summary())
+	}
+	for _, st := range run.Capture.Stats {
+		if st.Engine != EngineSocket {
+			t.Errorf("point %s captured with engine %q, want %q", st.Label, st.Engine, EngineSocket)
+		}
 	}
 	checkCountersAddUp(t, run.Capture)
 	checkLabFlows(t, run.Capture.Flows(), run.ClientPort)
 	checkLabNAT(t, run.Capture.NAT(run.Conntrack, labPorts()), run.ClientPort)
+}
+
+func TestStopAfterInterfaceRemoved(t *testing.T) {
+	for _, engine := range []Engine{EngineSocket, EngineRing} {
+		t.Run(string(engine), func(t *testing.T) {
+			p := newPair(t, 1)
+			p.udpSink(t)
+			conns := p.generator(t)
+			s, err := Start(context.Background(), p.points(1), Options{Engine: engine})
+			if err != nil {
+				t.Fatalf("Start: %v", err)
+			}
+			flood(conns, 10)
+			if err := p.gen.nl.LinkDel(p.gen.link(t, "gen0")); err != nil {
+				t.Fatalf("deleting gen0: %v", err)
+			}
+
+			done := make(chan struct{})
+			var c *Capture
+			go func() {
+				c, err = s.Stop()
+				close(done)
+			}()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("Stop still running 5s after the interface was removed")
+			}
+			t.Logf("Stop: %v; %s", err, c.Summary())
+			if c == nil {
+				t.Fatal("Stop returned no capture")
+			}
+			if err != nil && !strings.Contains(err.Error(), "sink0") {
+				t.Errorf("Stop error %q does not name the point", err)
+			}
+			if c.Lost() != 0 {
+				t.Errorf("frames queued before the interface went away were lost: %s", c.Summary())
+			}
+		})
+	}
 }

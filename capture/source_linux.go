@@ -23,34 +23,38 @@ const ringBlockSize = 128 << 10
 const ringPollTimeout = 50 * time.Millisecond
 
 // openPoint opens the capture socket of p inside p's namespace and returns
-// it with the interface index there.
-func openPoint(p Point, opts Options) (packetSource, int, error) {
+// it with the engine used and the interface index there.
+func openPoint(p Point, opts Options) (packetSource, Engine, int, error) {
 	do := p.Do
 	if do == nil {
 		do = func(f func() error) error { return f() }
 	}
 	var src packetSource
+	var engine Engine
 	var ifindex int
 	err := do(func() error {
-		// Look the interface up here: names and indexes belong to the
-		// namespace do switched into.
+		// Look the interface up here, because names and indexes belong to
+		// the namespace that do switched into.
 		intf, err := net.InterfaceByName(p.Ifname)
 		if err != nil {
 			return fmt.Errorf("looking up interface: %w", err)
 		}
 		ifindex = intf.Index
-		switch opts.Engine {
-		case EngineRing:
-			src, err = openRing(p.Ifname, opts)
-		default:
-			src, err = openSocket(p.Ifname, opts)
+		if opts.Engine != EngineSocket {
+			src, engine, err = openRing(p.Ifname, opts)
+			if err == nil || opts.Engine == EngineRing {
+				return err
+			}
+			opts.Logger.Debug("capture ring unavailable, reading frame by frame",
+				"point", p.Label, "ifname", p.Ifname, "err", err)
 		}
+		src, engine, err = openSocket(p.Ifname, opts)
 		return err
 	})
 	if err != nil {
-		return nil, 0, err
+		return nil, "", 0, err
 	}
-	return src, ifindex, nil
+	return src, engine, ifindex, nil
 }
 
 // socketSource reads with pcapgo.EthernetHandle, one recvmsg per frame.
@@ -61,23 +65,23 @@ type socketSource struct {
 	closed  bool
 }
 
-func openSocket(ifname string, opts Options) (*socketSource, error) {
+func openSocket(ifname string, opts Options) (packetSource, Engine, error) {
 	h, err := pcapgo.NewEthernetHandle(ifname)
 	if err != nil {
-		return nil, fmt.Errorf("opening AF_PACKET socket: %w", err)
+		return nil, "", fmt.Errorf("opening AF_PACKET socket: %w", err)
 	}
 	s := &socketSource{h: h}
 	if err := h.SetCaptureLength(opts.SnapLen); err != nil {
 		h.Close()
-		return nil, fmt.Errorf("setting snap length %d: %w", opts.SnapLen, err)
+		return nil, "", fmt.Errorf("setting snap length %d: %w", opts.SnapLen, err)
 	}
 	if !opts.NoPromiscuous {
 		if err := h.SetPromiscuous(true); err != nil {
 			h.Close()
-			return nil, fmt.Errorf("entering promiscuous mode: %w", err)
+			return nil, "", fmt.Errorf("entering promiscuous mode: %w", err)
 		}
 	}
-	return s, nil
+	return s, EngineSocket, nil
 }
 
 func (s *socketSource) next() ([]byte, time.Time, int, int, error) {
@@ -119,7 +123,7 @@ type ringSource struct {
 	tp *afpacket.TPacket
 }
 
-func openRing(ifname string, opts Options) (*ringSource, error) {
+func openRing(ifname string, opts Options) (packetSource, Engine, error) {
 	blocks := max(opts.RingSize/ringBlockSize, 1)
 	tp, err := afpacket.NewTPacket(
 		afpacket.OptInterface(ifname),
@@ -130,15 +134,15 @@ func openRing(ifname string, opts Options) (*ringSource, error) {
 		afpacket.OptPollTimeout(ringPollTimeout),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("opening TPACKET_V3 ring of %d blocks: %w", blocks, err)
+		return nil, "", fmt.Errorf("opening TPACKET_V3 ring of %d blocks: %w", blocks, err)
 	}
 	if !opts.NoPromiscuous {
 		if err := tp.SetPromiscuous(true); err != nil {
 			tp.Close()
-			return nil, fmt.Errorf("entering promiscuous mode: %w", err)
+			return nil, "", fmt.Errorf("entering promiscuous mode: %w", err)
 		}
 	}
-	return &ringSource{tp: tp}, nil
+	return &ringSource{tp: tp}, EngineRing, nil
 }
 
 func (s *ringSource) next() ([]byte, time.Time, int, int, error) {
@@ -155,8 +159,8 @@ func (s *ringSource) counters() (uint64, uint64, uint64, error) {
 	return uint64(v3.Packets()), uint64(v3.Drops()), uint64(v3.QueueFreezes()), err
 }
 
-// interrupt does nothing: the reader notices Session.stop within one poll
-// timeout, and the ring must stay mapped until it has returned.
+// interrupt does nothing, because the reader notices Session.stop within
+// one poll timeout, and the ring must stay mapped until it has returned.
 func (s *ringSource) interrupt() {}
 
 func (s *ringSource) close() { s.tp.Close() }

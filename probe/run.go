@@ -105,11 +105,23 @@ func observe(ctx context.Context, lab topology.Lab, m *Model, spec topology.Prob
 	if sa, ok := node.(topology.SourceAddresser); ok {
 		p.source = sa.SourceAddr()
 	}
+	guard, _ := node.(topology.TargetGuard)
+	refused := func(a netip.Addr) bool {
+		if guard == nil || guard.AllowsTarget(a) {
+			return false
+		}
+		r.Result = Error
+		r.Detail = fmt.Sprintf("not sent: %s is not a lab address, and %s shares its namespace with this machine", a, spec.From)
+		return true
+	}
 	addr := target.Address
 	if target.Name != "" {
 		resolver, err := m.resolverOf(spec.From)
 		if err != nil {
 			r.Result, r.Detail = Error, err.Error()
+			return
+		}
+		if refused(resolver) {
 			return
 		}
 		addrs, err := p.lookup(ctx, resolver, target.Name)
@@ -131,6 +143,9 @@ func observe(ctx context.Context, lab topology.Lab, m *Model, spec topology.Prob
 		}
 	}
 	r.Address = addr.String()
+	if refused(addr) {
+		return
+	}
 	var ex exchange
 	switch spec.Kind {
 	case topology.KindPing:

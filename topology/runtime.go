@@ -84,3 +84,10 @@ var (
 type SourceAddresser interface {
 	SourceAddr() netip.Addr
 }
+
+// TargetGuard is implemented by nodes that share a namespace with more than
+// the lab, such as the docker runtime's host, which is this machine's own
+// namespace. Probes from such a node go only to addresses it allows.
+type TargetGuard interface {
+	AllowsTarget(addr netip.Addr) bool
+}

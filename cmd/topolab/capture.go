@@ -18,7 +18,8 @@ import (
 )
 
 // capturePoints returns the lab host's interfaces to capture on: every
-// host-side veth, every bridge and, for the netns runtime, the uplink. The
+// host-side veth, every bridge and, for the netns runtime, the uplink and
+// loopback. The
 // docker runtime's host is this machine, whose eth0 is not the lab's.
 func capturePoints(lab topology.Lab, runtime string) ([]capture.Point, error) {
 	host := lab.Node(topology.HostNode)
@@ -28,7 +29,10 @@ func capturePoints(lab topology.Lab, runtime string) ([]capture.Point, error) {
 	plan := lab.Plan()
 	var points []capture.Point
 	if runtime == "netns" {
-		points = append(points, capture.Point{Label: "uplink", Ifname: "eth0", Do: host.Do})
+		// Loopback carries the client side of the userland proxy.
+		points = append(points,
+			capture.Point{Label: "uplink", Ifname: "eth0", Do: host.Do},
+			capture.Point{Label: "host lo", Ifname: "lo", Do: host.Do})
 	}
 	for _, n := range plan.Networks {
 		if n.Bridge != "" && networkUsed(plan, n.Name) {

@@ -87,7 +87,7 @@ func (o *runOptions) testOne(ctx context.Context, rt topology.Runtime, plan *top
 		return nil, fmt.Errorf("building lab %s: %w", plan.Lab, err)
 	}
 	defer closeLab(lab, o.globalOptions)
-	m := probe.NewModel(plan)
+	m := probe.NewModel(labPlan(lab, plan))
 	results := probe.Run(ctx, lab, m, m.ExpectSpecs(), probe.RunOptions{Timeout: o.timeout, Logger: o.logger()})
 	if ctx.Err() != nil {
 		return nil, ctx.Err()

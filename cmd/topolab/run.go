@@ -76,7 +76,7 @@ func (o *runOptions) run(ctx context.Context, arg string) error {
 	if err != nil {
 		return err
 	}
-	m := probe.NewModel(plan)
+	m := probe.NewModel(labPlan(lab, plan))
 	report := probeLab(ctx, lab, m, rt.Name(), probe.RunOptions{Timeout: o.timeout, Logger: log})
 	captured, capErr := rec.stop(ctx)
 	if ctx.Err() != nil {
@@ -99,6 +99,17 @@ func (o *runOptions) run(ctx context.Context, arg string) error {
 	}
 	fmt.Fprintf(o.ErrOut, "wrote %s/\n", dir)
 	return verdictOf(o.globalOptions, report, o.strict)
+}
+
+// labPlan returns the plan a lab was built as, which the docker runtime
+// corrects with the addresses Docker really assigned, keeping the file's
+// probes and expectations of the planned one.
+func labPlan(lab topology.Lab, planned *topology.Plan) *topology.Plan {
+	p := lab.Plan()
+	if p.Topology == nil {
+		p.Topology = planned.Topology
+	}
+	return p
 }
 
 // probeLab runs the probe set and the expectations of m on lab.
