@@ -128,3 +128,13 @@ func renderDiagram(ctx context.Context, plan *topology.Plan, opts DiagramOptions
 	}
 	return d, nil
 }
+
+// SVGFromDOT lays out any Graphviz DOT source, such as a NAT path from the
+// capture package, and returns it as SVG.
+func SVGFromDOT(ctx context.Context, src []byte) ([]byte, error) {
+	out, err := layout(ctx, src, "svg")
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/topolab/topolab/capture"
 	"github.com/topolab/topolab/probe"
+	"github.com/topolab/topolab/render"
 	"github.com/topolab/topolab/topology"
 )
 
@@ -176,8 +177,8 @@ func (c *captureResult) annotate(report *probe.Report, plan *topology.Plan) {
 	}
 }
 
-// write writes capture.pcapng and nat.md into dir.
-func (c *captureResult) write(dir string) error {
+// write writes capture.pcapng, nat.md and the NAT path diagrams into dir.
+func (c *captureResult) write(ctx context.Context, dir string) error {
 	if c == nil || c.capture == nil {
 		return nil
 	}
@@ -192,7 +193,35 @@ func (c *captureResult) write(dir string) error {
 	if err := capture.WriteNATMarkdown(&nat, c.translations); err != nil {
 		return fmt.Errorf("writing nat.md: %w", err)
 	}
-	return os.WriteFile(filepath.Join(dir, "nat.md"), nat.Bytes(), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "nat.md"), nat.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("writing nat.md: %w", err)
+	}
+	return c.writePaths(ctx, dir)
+}
+
+// writePaths draws, for each kind of translation, the path of its first
+// confirmed connection through the lab with the addresses at each hop:
+// nat-path-masquerade.svg, nat-path-dnat.svg and so on.
+func (c *captureResult) writePaths(ctx context.Context, dir string) error {
+	drawn := map[string]bool{}
+	for _, t := range c.translations {
+		if !t.Confirmed || drawn[t.Kind] {
+			continue
+		}
+		drawn[t.Kind] = true
+		var dot bytes.Buffer
+		if err := capture.WriteDOT(&dot, t.Path()); err != nil {
+			return err
+		}
+		svg, err := render.SVGFromDOT(ctx, dot.Bytes())
+		if err != nil {
+			return fmt.Errorf("drawing the %s path: %w", t.Kind, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "nat-path-"+t.Kind+".svg"), svg, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 type captureOptions struct {

@@ -86,6 +86,9 @@ func (o *runOptions) run(ctx context.Context, arg string) error {
 		log.Warn("packet capture failed", "error", capErr)
 	}
 	captured.annotate(report, lab.Plan())
+	if captured != nil && captured.capture != nil && captured.capture.Lost() > 0 {
+		fmt.Fprintf(o.ErrOut, "warning: the packet capture is incomplete: %s\n", captured.capture.Summary())
+	}
 
 	dir := o.output
 	if dir == "" {
@@ -194,5 +197,5 @@ func writeOutputs(ctx context.Context, dir string, plan *topology.Plan, report *
 			return err
 		}
 	}
-	return captured.write(dir)
+	return captured.write(ctx, dir)
 }
