@@ -16,6 +16,8 @@ import (
 
 // networkInspect is one network in the shape of docker network inspect
 // (Docker Engine 29, API 1.52), fields in Docker's order.
+// NOTE: Created is the zero time, because a plan does not record when its
+// lab was built.
 type networkInspect struct {
 	Name       string                     `json:"Name"`
 	ID         string                     `json:"Id"`
@@ -37,9 +39,14 @@ type networkInspect struct {
 }
 
 type ipamInspect struct {
-	Driver  string              `json:"Driver"`
-	Options map[string]string   `json:"Options"`
-	Config  []map[string]string `json:"Config"`
+	Driver  string            `json:"Driver"`
+	Options map[string]string `json:"Options"`
+	Config  []ipamConfig      `json:"Config"`
+}
+
+type ipamConfig struct {
+	Subnet  string `json:"Subnet"`
+	Gateway string `json:"Gateway"`
 }
 
 type endpointInspect struct {
@@ -117,7 +124,7 @@ func inspectNetworks(plan *topology.Plan, only string) ([]networkInspect, error)
 			driver = "null"
 		}
 		out = append(out, networkInspect{Name: only, Driver: driver, Scope: "local", EnableIPv4: true,
-			ID: endpointID(plan.Lab, "network", only), IPAM: ipamInspect{Driver: "default", Options: map[string]string{}, Config: []map[string]string{}},
+			ID: endpointID(plan.Lab, "network", only), IPAM: ipamInspect{Driver: "default", Options: map[string]string{}, Config: []ipamConfig{}},
 			ConfigFrom: map[string]string{"Network": ""}, Options: map[string]string{}, Labels: map[string]string{},
 			Containers: modeContainers(plan, only)})
 	}
@@ -135,7 +142,7 @@ func inspectNetwork(plan *topology.Plan, n *topology.PlannedNetwork) networkInsp
 		Driver:     n.Driver,
 		EnableIPv4: true,
 		IPAM: ipamInspect{Driver: "default", Options: map[string]string{},
-			Config: []map[string]string{{"Subnet": n.Subnet.String(), "Gateway": n.Gateway.String()}}},
+			Config: []ipamConfig{{Subnet: n.Subnet.String(), Gateway: n.Gateway.String()}}},
 		Internal:   n.Internal,
 		ConfigFrom: map[string]string{"Network": ""},
 		Options:    map[string]string{},

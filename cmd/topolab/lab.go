@@ -194,8 +194,9 @@ func (o *upOptions) startSupervisor(ctx context.Context, arg string, plan *topol
 		cmd.Wait()
 		return ctx.Err()
 	}
+	pid := cmd.Process.Pid
 	cmd.Process.Release()
-	fmt.Fprintf(o.Out, "lab %s is up (supervisor pid %d); stop it with: topolab down %s\n", plan.Lab, cmd.Process.Pid, plan.Lab)
+	fmt.Fprintf(o.Out, "lab %s is up (supervisor pid %d); stop it with: topolab down %s\n", plan.Lab, pid, plan.Lab)
 	return nil
 }
 
@@ -248,7 +249,7 @@ func newDownCommand(g *globalOptions) *cobra.Command {
 				return err
 			}
 			if err := rt.Down(c.Context(), args[0]); err != nil {
-				return fmt.Errorf("stopping lab %s: %w", args[0], err)
+				return err
 			}
 			fmt.Fprintf(g.Out, "lab %s is down\n", args[0])
 			return nil
