@@ -23,16 +23,14 @@ func TestInspectShapeFollowsDocker(t *testing.T) {
 	order := []string{`"Name"`, `"Id"`, `"Created"`, `"Scope"`, `"Driver"`, `"EnableIPv4"`, `"EnableIPv6"`,
 		`"IPAM"`, `"Internal"`, `"Attachable"`, `"Ingress"`, `"ConfigFrom"`, `"ConfigOnly"`, `"Options"`,
 		`"Labels"`, `"Containers"`, `"Status"`}
-	last := -1
+	// Each top-level field must come after the previous one.
+	rest := text
 	for _, key := range order {
-		i := strings.Index(text, key)
+		i := strings.Index(rest, key+":")
 		if i < 0 {
-			t.Fatalf("field %s missing", key)
+			t.Fatalf("field %s missing or out of Docker's order in %s", key, text)
 		}
-		if i < last {
-			t.Errorf("field %s out of Docker's order", key)
-		}
-		last = i
+		rest = rest[i+len(key):]
 	}
 	if !strings.Contains(text, `"Config":[{"Subnet":"172.18.0.0/16","Gateway":"172.18.0.1"}]`) {
 		t.Errorf("IPAM config wrong: %s", text)
