@@ -35,15 +35,22 @@ var hostSysctls = [][2]string{
 	{"net.ipv6.conf.default.disable_ipv6", "1"},
 }
 
-// containerSysctls are set in every container namespace before its ethN
-// interfaces exist. Docker disables IPv6 on the interfaces of IPv4-only
-// networks and, since Engine 20.10, sets the two unprivileged-port and ping
-// sysctls in containers that have their own namespace.
-var containerSysctls = [][2]string{
-	{"net.ipv6.conf.default.disable_ipv6", "1"},
-	{"net.ipv4.ping_group_range", "0 2147483647"},
-	{"net.ipv4.ip_unprivileged_port_start", "0"},
-}
+// containerSysctls returns the sysctls set in every container namespace
+// before its ethN interfaces exist. Docker disables IPv6 on the interfaces
+// of IPv4-only networks, and for containers with a namespace of their own
+// sets ip_unprivileged_port_start to 0 and, outside a user namespace,
+// ping_group_range to "0 2147483647" (WithSysctls in moby's
+// daemon/oci_linux.go).
+var containerSysctls = sync.OnceValue(func() [][2]string {
+	pairs := [][2]string{
+		{"net.ipv6.conf.default.disable_ipv6", "1"},
+		{"net.ipv4.ip_unprivileged_port_start", "0"},
+	}
+	if !inChildUserNamespace() {
+		pairs = append(pairs, [2]string{"net.ipv4.ping_group_range", "0 2147483647"})
+	}
+	return pairs
+})
 
 // bridgeNFCall is the br_netfilter switch that makes bridged IPv4 frames
 // pass the lab host's ip forward hook. The folder exists only while the
@@ -315,8 +322,15 @@ feed:
 func (l *lab) buildContainer(host *netlink.Handle, c *topology.PlannedContainer) (int, error) {
 	var h *netlink.Handle
 	fd, err := newNetns(func() error {
-		if err := setSysctls(containerSysctls); err != nil {
+		if err := setSysctls(containerSysctls()); err != nil {
 			return err
+		}
+		// Docker's none mode leaves lo with 127.0.0.1/8 only, no ::1
+		// (docs.docker.com, network drivers, none).
+		if c.Mode == topology.ModeNone {
+			if err := writeSysctl("net.ipv6.conf.lo.disable_ipv6", "1"); err != nil {
+				return err
+			}
 		}
 		var err error
 		if h, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {

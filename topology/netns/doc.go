@@ -6,11 +6,11 @@
 //
 // A lab consists of:
 //
-//   - the lab host, one namespace that plays the Docker host: docker0
-//     (172.17.0.1/16), one bridge per user-defined bridge network, the
-//     uplink eth0 (192.0.2.10/24) and nftables rules that reproduce the
-//     filter, NAT and raw rules of Docker Engine 28/29 with its iptables
-//     backend;
+//   - the lab host, one namespace that plays the Docker host. It contains
+//     docker0 (172.17.0.1/16), one bridge per user-defined bridge network
+//     and the uplink eth0 (192.0.2.10/24). Its nftables rules reproduce
+//     the filter, NAT and raw rules of Docker Engine 28/29 with the
+//     iptables backend;
 //   - one namespace per container in bridge or none mode, whose ethN veths
 //     are created directly inside it;
 //   - the outside, one namespace holding the uplink's router (192.0.2.1),

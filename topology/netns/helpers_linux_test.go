@@ -94,6 +94,14 @@ var pingSeq atomic.Uint32
 // classifies the outcome.
 func ping(t testing.TB, n topology.Node, dst netip.Addr) string {
 	t.Helper()
+	result, err := pingOutcome(n, dst)
+	if err != nil {
+		t.Fatalf("ping %s from %s: %v", dst, n.Name(), err)
+	}
+	return result
+}
+
+func pingOutcome(n topology.Node, dst netip.Addr) (string, error) {
 	var result string
 	err := n.Do(func() error {
 		src := "0.0.0.0"
@@ -143,15 +151,12 @@ func ping(t testing.TB, n topology.Node, dst netip.Addr) string {
 			}
 		}
 	})
-	if err != nil {
-		t.Fatalf("ping %s from %s: %v", dst, n.Name(), err)
-	}
-	return result
+	return result, err
 }
 
-// hello connects from node n to addr over TCP, asks the responder for its
-// hello line and returns the outcome with the server name and client
-// address the server saw.
+// hello connects from node n to addr over TCP, requests the responder's
+// hello line and returns the outcome with the server name and the client
+// address that the server saw.
 func hello(t testing.TB, n topology.Node, addr string) (result, server, client string) {
 	t.Helper()
 	err := n.Do(func() error {

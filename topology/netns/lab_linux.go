@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/topolab/topolab/topology"
 	"golang.org/x/sys/unix"
@@ -39,8 +40,28 @@ type lab struct {
 	// releases this process's file descriptors.
 	owner bool
 
+	// fdMu guards closed: the namespace descriptors are closed under the
+	// write lock, and nodes use them under the read lock.
+	fdMu   sync.RWMutex
+	closed bool
+
 	closeOnce sync.Once
 	closeErr  error
+}
+
+// errLabClosed is returned by nodes of a closed lab.
+var errLabClosed = errors.New("lab is closed")
+
+// useFd runs f with fd, one of the lab's namespace descriptors, which stays
+// open while f runs. It returns errLabClosed after Close, when the number
+// may already belong to another file.
+func (l *lab) useFd(fd int, f func(fd int) error) error {
+	l.fdMu.RLock()
+	defer l.fdMu.RUnlock()
+	if l.closed || fd < 0 {
+		return errLabClosed
+	}
+	return f(fd)
 }
 
 func newLab(plan *topology.Plan, log *slog.Logger) *lab {
@@ -97,9 +118,11 @@ func (r *Runtime) build(ctx context.Context, plan *topology.Plan) (_ *lab, err e
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("lab %s: %w", plan.Lab, err)
 		}
+		start := time.Now()
 		if err := s.run(); err != nil {
 			return nil, fmt.Errorf("lab %s: %s: %w", plan.Lab, s.name, err)
 		}
+		l.log.Debug("step done", "step", s.name, "duration", time.Since(start))
 	}
 	l.makeNodes()
 	if err := ctx.Err(); err != nil {
@@ -117,11 +140,6 @@ func checkPlan(plan *topology.Plan) error {
 	for _, n := range plan.Networks {
 		if n.Driver != topology.DriverBridge || n.Bridge == "" {
 			return fmt.Errorf("network %s: the netns runtime supports only bridge networks, not %s", n.Name, n.Driver)
-		}
-	}
-	for _, c := range plan.Containers {
-		if c.Mode == topology.ModeContainer && plan.NetnsOwner(c) == nil {
-			return fmt.Errorf("container %s: network mode container:%s leads to no namespace", c.Name, c.ModeTarget)
 		}
 	}
 	return nil
@@ -145,11 +163,11 @@ func (l *lab) makeNodes() {
 		l.byName[n.Name()] = n
 	}
 	for _, c := range l.plan.Containers {
-		add(&node{name: c.Name, kind: topology.NodeContainer, fd: l.nsOf(c)})
+		add(&node{name: c.Name, kind: topology.NodeContainer, lab: l, fd: l.nsOf(c)})
 	}
-	add(&node{name: topology.HostNode, kind: topology.NodeHost, fd: l.hostFd})
+	add(&node{name: topology.HostNode, kind: topology.NodeHost, lab: l, fd: l.hostFd})
 	for _, o := range l.plan.Outside {
-		add(&outsideNode{node: node{name: o.Name, kind: topology.NodeOutside, fd: l.outsideFd}, addr: o.Address})
+		add(&outsideNode{node: node{name: o.Name, kind: topology.NodeOutside, lab: l, fd: l.outsideFd}, addr: o.Address})
 	}
 }
 
@@ -181,12 +199,17 @@ func (l *lab) close() error {
 	if l.stop != nil {
 		l.stop()
 	}
+
 	for i := len(l.closers) - 1; i >= 0; i-- {
 		if err := l.closers[i](); err != nil && !errors.Is(err, os.ErrClosed) && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, err)
 		}
 	}
 	l.servers.Wait()
+
+	l.fdMu.Lock()
+	defer l.fdMu.Unlock()
+	l.closed = true
 	for _, fd := range l.containerFd {
 		unix.Close(fd)
 	}
@@ -201,10 +224,11 @@ func (l *lab) close() error {
 		unlockLab(l.lock)
 		l.lock = nil
 	}
+
 	if len(errs) > 0 {
 		return fmt.Errorf("closing lab %s: %w", l.plan.Lab, errors.Join(errs...))
 	}
-	if l.owner {
+	if l.owner && l.nodes != nil {
 		l.log.Info("lab down")
 	}
 	return nil

@@ -21,6 +21,13 @@ const (
 	// envPrintNetns makes the process print the inode of its network
 	// namespace and exit.
 	envPrintNetns = "TOPOLAB_NETNS_TEST_PRINT_NETNS"
+	// envRootless names a fixture; the process enters a user namespace,
+	// builds the fixture's lab and checks a ping inside it.
+	envRootless = "TOPOLAB_NETNS_TEST_ROOTLESS"
+	// envNoUserns makes the process forbid new user namespaces in its own
+	// user namespace and then check, as an ordinary user, that
+	// EnterUserNamespace reports an environment error.
+	envNoUserns = "TOPOLAB_NETNS_TEST_NO_USERNS"
 )
 
 func TestMain(m *testing.M) {
@@ -32,6 +39,12 @@ func TestMain(m *testing.M) {
 		}
 		fmt.Println(st.Ino)
 		os.Exit(0)
+	}
+	if step := os.Getenv(envNoUserns); step != "" {
+		os.Exit(noUserNamespaces(step))
+	}
+	if name := os.Getenv(envRootless); name != "" {
+		os.Exit(rootlessFixture(name))
 	}
 	if name := os.Getenv(envSupervise); name != "" {
 		os.Exit(superviseFixture(name, os.Getenv(envStateDir)))

@@ -13,11 +13,15 @@ import (
 
 // The lab host's ruleset mirrors what Docker Engine 29 programs with its
 // iptables backend, written as iptables-nft would write it: tables filter,
-// nat and raw of family ip, with Docker's chain names. Docker 28.x adds the
-// DOCKER-ISOLATION chains, which drop exactly what DOCKER and raw
-// PREROUTING already drop here. One extra table of family bridge drops
-// same-bridge traffic of icc=false networks, which Docker does with
-// br_netfilter; see setupHostSysctls.
+// nat and raw of family ip, with Docker's chain names. One extra table of
+// family bridge drops same-bridge traffic of icc=false networks, which
+// Docker does with br_netfilter (see setupHostSysctls).
+//
+// NOTE: Docker 28.x also jumps to DOCKER-ISOLATION-STAGE-1 from
+// DOCKER-FORWARD, which drops bridge-to-bridge traffic. Whether that also
+// stops a container from reaching another network's published port through
+// a host address depends on the jump's position and is not reproduced:
+// this ruleset follows 29, which allows it.
 //
 // Rules, in iptables terms (br = a bridge, ctr = a container address):
 //
@@ -57,27 +61,55 @@ func (l *lab) programFirewall() error {
 	fw.filter()
 	fw.nat()
 	fw.bridgeICC()
-	if err := conn.Flush(); err != nil {
-		return fmt.Errorf("programming nftables in the lab host: %w", err)
+	fw.flush()
+	if fw.err != nil {
+		return fmt.Errorf("programming nftables in the lab host: %w", fw.err)
 	}
 	return nil
 }
 
+// flushEvery is the most messages sent in one nftables batch. The kernel
+// acknowledges each message of a batch before the library reads any
+// acknowledgement, and a larger batch overflows the socket's default
+// receive buffer (ENOBUFS).
+const flushEvery = 128
+
 type firewall struct {
 	conn *nftables.Conn
 	plan *topology.Plan
+	// pending counts the messages queued since the last flush; err is the
+	// first flush error.
+	pending int
+	err     error
+}
+
+func (fw *firewall) flush() {
+	if fw.err == nil {
+		fw.err = fw.conn.Flush()
+	}
+	fw.pending = 0
+}
+
+// queued counts one message and flushes when the batch is full.
+func (fw *firewall) queued() {
+	if fw.pending++; fw.pending >= flushEvery {
+		fw.flush()
+	}
 }
 
 func (fw *firewall) table(name string, family nftables.TableFamily) *nftables.Table {
+	fw.queued()
 	return fw.conn.AddTable(&nftables.Table{Name: name, Family: family})
 }
 
 func (fw *firewall) chain(t *nftables.Table, name string) *nftables.Chain {
+	fw.queued()
 	return fw.conn.AddChain(&nftables.Chain{Name: name, Table: t})
 }
 
 func (fw *firewall) baseChain(t *nftables.Table, name string, typ nftables.ChainType,
 	hook *nftables.ChainHook, prio *nftables.ChainPriority) *nftables.Chain {
+	fw.queued()
 	return fw.conn.AddChain(&nftables.Chain{Name: name, Table: t, Type: typ, Hooknum: hook, Priority: prio})
 }
 
@@ -87,6 +119,7 @@ func (fw *firewall) rule(c *nftables.Chain, exprs ...[]expr.Any) {
 		all = append(all, e...)
 	}
 	fw.conn.AddRule(&nftables.Rule{Table: c.Table, Chain: c, Exprs: all})
+	fw.queued()
 }
 
 // bridgeNetworks returns the networks that have a Linux bridge.
@@ -121,6 +154,7 @@ func (fw *firewall) raw() {
 
 func (fw *firewall) filter() {
 	t := fw.table("filter", nftables.TableFamilyIPv4)
+	fw.queued()
 	forward := fw.conn.AddChain(&nftables.Chain{Name: "FORWARD", Table: t, Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &policyDrop})
 	user := fw.chain(t, "DOCKER-USER")

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 
 	"github.com/topolab/topolab/topology"
+	"golang.org/x/sys/unix"
 )
 
 // node is a place of the lab that probes run from: a container, the lab
@@ -16,9 +17,26 @@ import (
 type node struct {
 	name string
 	kind topology.NodeKind
-	// fd is the node's namespace, owned by the lab; -1 after the lab is
-	// closed.
+	lab  *lab
+	// fd is the node's namespace, owned by lab and valid while the lab is
+	// open; see lab.useFd.
 	fd int
+}
+
+// enter switches the calling thread into the node's namespace.
+func (n *node) enter() error {
+	return n.lab.useFd(n.fd, func(fd int) error {
+		err := unix.Setns(fd, unix.CLONE_NEWNET)
+		if errors.Is(err, unix.EPERM) {
+			// A namespace of another user namespace, such as a rootless
+			// supervisor's.
+			return fmt.Errorf("%w: entering network namespace: %v", topology.ErrNotLocal, err)
+		}
+		if err != nil {
+			return fmt.Errorf("entering network namespace: %w", err)
+		}
+		return nil
+	})
 }
 
 // Name returns the node's name.
@@ -32,13 +50,11 @@ func (n *node) Kind() topology.NodeKind { return n.kind }
 // namespace and switches back before returning. Sockets that f opens stay
 // in the namespace after Do returns.
 func (n *node) Do(f func() error) error {
-	if n.fd < 0 {
-		return fmt.Errorf("node %s: %w", n.name, errLabClosed)
+	if err := onThread(n.enter, f); err != nil {
+		return fmt.Errorf("node %s: %w", n.name, err)
 	}
-	return inNetns(n.fd, f)
+	return nil
 }
-
-var errLabClosed = errors.New("lab is closed")
 
 // Exec runs argv inside the node's network namespace and waits for it. The
 // child is started from a thread switched into the namespace, so it
@@ -48,12 +64,9 @@ func (n *node) Exec(ctx context.Context, argv []string, stdin io.Reader, stdout,
 	if len(argv) == 0 {
 		return fmt.Errorf("node %s: running a program: empty command", n.name)
 	}
-	if n.fd < 0 {
-		return fmt.Errorf("node %s: %w", n.name, errLabClosed)
-	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
-	err := inNetns(n.fd, cmd.Start)
+	err := onThread(n.enter, cmd.Start)
 	if err != nil {
 		return fmt.Errorf("node %s: starting %s: %w", n.name, argv[0], err)
 	}
@@ -71,7 +84,11 @@ func (n *node) Exec(ctx context.Context, argv []string, stdin io.Reader, stdout,
 // checkChild confirms that process pid runs in the node's namespace. A
 // child that already exited cannot be checked and passes.
 func (n *node) checkChild(pid int) error {
-	want, err := netnsInode(n.fd)
+	var want uint64
+	err := n.lab.useFd(n.fd, func(fd int) (err error) {
+		want, err = netnsInode(fd)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("reading the node's namespace: %w", err)
 	}
@@ -95,3 +112,5 @@ type outsideNode struct {
 // SourceAddr returns the outside host's address, which probes from it bind
 // as their source.
 func (o *outsideNode) SourceAddr() netip.Addr { return o.addr }
+
+var _ topology.SourceAddresser = (*outsideNode)(nil)

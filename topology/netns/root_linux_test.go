@@ -50,6 +50,7 @@ func rootSnapshot(t *testing.T) []byte {
 			fmt.Fprintf(&b, "  addr %s\n", ad.IPNet)
 		}
 	}
+
 	routes, err := netlink.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: 0}, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -57,6 +58,7 @@ func rootSnapshot(t *testing.T) []byte {
 	for _, r := range routes {
 		fmt.Fprintf(&b, "route %s\n", r)
 	}
+
 	conn, err := nftables.New()
 	if err != nil {
 		t.Fatal(err)
@@ -80,6 +82,7 @@ func rootSnapshot(t *testing.T) []byte {
 		data, _ := json.Marshal(rules)
 		fmt.Fprintf(&b, "chain %s %s %s\n", c.Table.Name, c.Name, data)
 	}
+
 	for _, s := range rootSysctls {
 		v, err := readSysctl(s)
 		if err != nil {

@@ -11,7 +11,7 @@ import (
 	"github.com/topolab/topolab/topology"
 )
 
-// outsideHTTPPort is the port on which every outside host answers HTTP.
+// outsideHTTPPort is the port of every outside host's HTTP responder.
 const outsideHTTPPort = 80
 
 // startServers starts, in this order, the outside hosts' responders, the

@@ -29,14 +29,17 @@ type state struct {
 	Lab     string `json:"lab"`
 	PID     int    `json:"pid"`
 	// StartTime is the supervisor's start time in clock ticks after boot
-	// (field 22 of /proc/PID/stat), which tells it apart from a later
-	// process that reuses the PID.
+	// (field 22 of /proc/PID/stat). It distinguishes the supervisor from a
+	// later process that reuses the PID.
 	StartTime uint64 `json:"start_time"`
 	File      string `json:"file,omitempty"`
 	// Namespaces maps "host", "outside" and every container that owns a
 	// namespace to the supervisor's file descriptor of that namespace.
 	Namespaces map[string]int `json:"namespaces"`
 	Plan       *topology.Plan `json:"plan"`
+	// Topology is the plan's topology, probes and expectations included,
+	// which the plan's JSON form leaves out.
+	Topology *topology.Topology `json:"topology,omitempty"`
 }
 
 // Namespace keys of the state file besides container names. Container
@@ -77,6 +80,17 @@ func (r *Runtime) Supervise(ctx context.Context, plan *topology.Plan, ready func
 	return nil
 }
 
+// validLabName reports whether lab has the form topology files allow,
+// [a-z0-9][a-z0-9-]*, which is also safe as a file name.
+func validLabName(lab string) bool {
+	for i, c := range lab {
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' && i > 0) {
+			return false
+		}
+	}
+	return lab != ""
+}
+
 func (r *Runtime) statePath(lab string) string {
 	return filepath.Join(r.stateDir, lab+".json")
 }
@@ -96,6 +110,7 @@ func (r *Runtime) writeState(path string, l *lab) error {
 	}
 	if l.plan.Topology != nil {
 		st.File = l.plan.Topology.File
+		st.Topology = l.plan.Topology
 	}
 	for name, fd := range l.containerFd {
 		st.Namespaces[name] = fd
@@ -118,6 +133,10 @@ func (r *Runtime) writeState(path string, l *lab) error {
 // readState reads the state file of lab. It returns an error wrapping
 // fs.ErrNotExist when there is none.
 func (r *Runtime) readState(lab string) (*state, error) {
+	if !validLabName(lab) {
+		return nil, fmt.Errorf("invalid lab name %q (want lower-case letters, digits and dashes): %w",
+			lab, fs.ErrNotExist)
+	}
 	data, err := os.ReadFile(r.statePath(lab))
 	if err != nil {
 		return nil, err
@@ -130,6 +149,7 @@ func (r *Runtime) readState(lab string) (*state, error) {
 		return nil, fmt.Errorf("reading state file of lab %s: unknown format version %d", lab, st.Version)
 	}
 	restoreGateways(st.Plan)
+	st.Plan.Topology = st.Topology
 	return &st, nil
 }
 
@@ -146,7 +166,8 @@ func restoreGateways(p *topology.Plan) {
 	}
 }
 
-// alive reports whether the supervisor recorded in st still runs.
+// alive reports whether the supervisor recorded in st still runs. A zombie
+// that its parent has not reaped yet counts as gone.
 func (st *state) alive() bool {
 	start, err := processStartTime(st.PID)
 	return err == nil && start == st.StartTime
@@ -172,6 +193,7 @@ func (r *Runtime) Attach(ctx context.Context, labName string) (topology.Lab, err
 		return nil, fmt.Errorf("attaching to lab %s: supervisor %d is gone (remove it with `topolab down %s`): %w",
 			labName, st.PID, labName, topology.ErrNoLab)
 	}
+
 	l := newLab(st.Plan, r.log.With("lab", labName))
 	l.owner = false
 	fail := func(err error) (topology.Lab, error) {
@@ -192,6 +214,7 @@ func (r *Runtime) Attach(ctx context.Context, labName string) (topology.Lab, err
 			l.containerFd[name] = fd
 		}
 	}
+
 	if l.hostFd < 0 || l.outsideFd < 0 {
 		return fail(errors.New("state file lists no host or outside namespace"))
 	}
@@ -299,7 +322,8 @@ func (r *Runtime) List(ctx context.Context) ([]topology.LabInfo, error) {
 }
 
 // processStartTime returns field 22 of /proc/PID/stat, the start time in
-// clock ticks after boot.
+// clock ticks after boot. It returns an error for a process that has
+// exited, zombies included (state Z or X in field 3).
 func processStartTime(pid int) (uint64, error) {
 	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
@@ -315,6 +339,9 @@ func processStartTime(pid int) (uint64, error) {
 	if len(fields) < 20 {
 		return 0, fmt.Errorf("parsing /proc/%d/stat", pid)
 	}
+	if fields[0] == "Z" || fields[0] == "X" {
+		return 0, fmt.Errorf("process %d has exited", pid)
+	}
 	return strconv.ParseUint(fields[19], 10, 64)
 }
 
@@ -323,9 +350,12 @@ func (r *Runtime) lockPath(lab string) string {
 }
 
 // lockLab takes the exclusive lock that one running lab of a name holds,
-// `flock -n <StateDir>/<lab>.lock`. The kernel releases it when the process
-// exits, so a crashed lab never blocks a new one.
+// `flock -n <StateDir>/<lab>.lock`. The kernel releases a flock when the
+// process exits, so a crashed lab does not block a new one.
 func (r *Runtime) lockLab(lab string) (*os.File, error) {
+	if !validLabName(lab) {
+		return nil, fmt.Errorf("invalid lab name %q: want lower-case letters, digits and dashes", lab)
+	}
 	if err := os.MkdirAll(r.stateDir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating state folder: %w (set another with the runtime's StateDir): %w",
 			err, topology.ErrEnvironment)

@@ -77,8 +77,14 @@ func TestSuperviseAttachDown(t *testing.T) {
 	if l.Plan().Container("alpine4").Gateway == nil {
 		t.Errorf("attached plan lost alpine4's gateway")
 	}
+	if top := l.Plan().Topology; top == nil || len(top.Expect) == 0 {
+		t.Errorf("attached plan lost the topology's expectations")
+	}
 	if err := l.Close(ctx); err != nil {
 		t.Errorf("closing attached lab: %v", err)
+	}
+	if err := l.Node("alpine1").Do(func() error { return nil }); !errors.Is(err, errLabClosed) {
+		t.Errorf("Do on a closed attached lab: error %v, want errLabClosed", err)
 	}
 	// Closing the attached lab leaves the supervisor's lab running.
 	if _, err := rt.Attach(ctx, "alpine-net"); err != nil {
