@@ -31,6 +31,16 @@ type attacher interface {
 func (o *runtimeOptions) newRuntime(g *globalOptions) (topology.Runtime, error) {
 	switch o.runtime {
 	case "netns":
+		// Without root, the rest of the command runs again in a new user
+		// and network namespace, and this process only passes on its exit
+		// code.
+		reexecuted, code, err := netns.EnterUserNamespace()
+		if err != nil {
+			return nil, err
+		}
+		if reexecuted {
+			return nil, &exitError{code: code, err: errSilent}
+		}
 		return netns.New(netns.Options{Logger: g.logger()}), nil
 	case "docker":
 		rt, err := docker.New(docker.Options{Logger: g.logger()})
