@@ -88,6 +88,8 @@ type prober struct {
 	node    topology.Node
 	source  netip.Addr
 	timeout time.Duration
+	// guard, when not nil, limits the addresses the node may send to.
+	guard topology.TargetGuard
 }
 
 func observe(ctx context.Context, lab topology.Lab, m *Model, spec topology.ProbeSpec, opts RunOptions, r *Result) {
@@ -106,59 +108,21 @@ func observe(ctx context.Context, lab topology.Lab, m *Model, spec topology.Prob
 		p.source = sa.SourceAddr()
 	}
 	guard, _ := node.(topology.TargetGuard)
-	refused := func(a netip.Addr) bool {
-		if guard == nil || guard.AllowsTarget(a) {
-			return false
-		}
-		r.Result = Error
-		r.Detail = fmt.Sprintf("not sent: %s is not a lab address, and %s shares its namespace with this machine", a, spec.From)
-		return true
-	}
+	p.guard = guard
+
 	addr := target.Address
 	if target.Name != "" {
-		resolver, err := m.resolverOf(spec.From)
-		if err != nil {
-			r.Result, r.Detail = Error, err.Error()
-			return
-		}
-		if refused(resolver) {
-			return
-		}
-		addrs, err := p.lookup(ctx, resolver, target.Name)
-		r.Resolved = make([]string, len(addrs))
-		for i, a := range addrs {
-			r.Resolved[i] = a.String()
-		}
-		if err != nil || len(addrs) == 0 {
-			r.Result = NoName
-			if err != nil {
-				r.Detail = err.Error()
-			}
-			return
-		}
-		addr = addrs[0]
-		if spec.Kind == topology.KindDNS {
-			r.Address, r.Result = addr.String(), OK
+		var done bool
+		if addr, done = p.resolve(ctx, m, spec, target.Name, r); done {
 			return
 		}
 	}
 	r.Address = addr.String()
-	if refused(addr) {
+	if p.rejects(addr, spec.From, r) {
 		return
 	}
-	var ex exchange
-	switch spec.Kind {
-	case topology.KindPing:
-		ex = p.ping(ctx, addr)
-	case topology.KindTCP:
-		ex = p.tcp(ctx, netip.AddrPortFrom(addr, target.Port))
-	case topology.KindHTTP:
-		ex = p.http(ctx, netip.AddrPortFrom(addr, target.Port))
-	case topology.KindUDP:
-		ex = p.udp(ctx, netip.AddrPortFrom(addr, target.Port))
-	default:
-		ex = exchange{err: fmt.Errorf("unknown probe kind %q", spec.Kind)}
-	}
+
+	ex := p.exchange(ctx, spec.Kind, addr, target.Port)
 	r.Result = ex.result()
 	if ex.err != nil {
 		r.Detail = ex.err.Error()
@@ -171,6 +135,63 @@ func observe(ctx context.Context, lab topology.Lab, m *Model, spec topology.Prob
 		seen := ex.seen
 		r.SeenSource = &seen
 	}
+}
+
+// resolve looks name up at the source's resolver and records the answer in
+// r. It returns the first address, and done when the probe ends there: the
+// name did not resolve, or the probe is a dns probe.
+func (p *prober) resolve(ctx context.Context, m *Model, spec topology.ProbeSpec, name string, r *Result) (netip.Addr, bool) {
+	resolver, err := m.resolverOf(spec.From)
+	if err != nil {
+		r.Result, r.Detail = Error, err.Error()
+		return netip.Addr{}, true
+	}
+	if p.rejects(resolver, spec.From, r) {
+		return netip.Addr{}, true
+	}
+	addrs, err := p.lookup(ctx, resolver, name)
+	r.Resolved = make([]string, len(addrs))
+	for i, a := range addrs {
+		r.Resolved[i] = a.String()
+	}
+	if err != nil || len(addrs) == 0 {
+		r.Result = NoName
+		if err != nil {
+			r.Detail = err.Error()
+		}
+		return netip.Addr{}, true
+	}
+	if spec.Kind == topology.KindDNS {
+		r.Address, r.Result = addrs[0].String(), OK
+		return addrs[0], true
+	}
+	return addrs[0], false
+}
+
+// rejects records an error in r and returns true when the source node may
+// not send to addr.
+func (p *prober) rejects(addr netip.Addr, from string, r *Result) bool {
+	if p.guard == nil || p.guard.AllowsTarget(addr) {
+		return false
+	}
+	r.Result = Error
+	r.Detail = fmt.Sprintf("not sent: %s is not a lab address, and %s shares its namespace with this machine", addr, from)
+	return true
+}
+
+// exchange runs the network exchange of a probe kind.
+func (p *prober) exchange(ctx context.Context, kind string, addr netip.Addr, port uint16) exchange {
+	switch kind {
+	case topology.KindPing:
+		return p.ping(ctx, addr)
+	case topology.KindTCP:
+		return p.tcp(ctx, netip.AddrPortFrom(addr, port))
+	case topology.KindHTTP:
+		return p.http(ctx, netip.AddrPortFrom(addr, port))
+	case topology.KindUDP:
+		return p.udp(ctx, netip.AddrPortFrom(addr, port))
+	}
+	return exchange{err: fmt.Errorf("unknown probe kind %q", kind)}
 }
 
 // resolverOf returns the DNS server a node's resolv.conf names.
@@ -190,7 +211,7 @@ type exchange struct {
 	rtt time.Duration
 	// seen is the client address the responder reported, "" if none.
 	seen string
-	// verdict overrides the result derived from err, for answers such as
+	// verdict overrides the result derived from err, for replies such as
 	// an ICMP destination unreachable.
 	verdict string
 	err     error

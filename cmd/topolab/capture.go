@@ -72,8 +72,8 @@ type recorder struct {
 	session *capture.Session
 }
 
-// captureResult is what a recorder captured, with the NAT translations
-// read from conntrack when it stopped. A nil *captureResult writes nothing.
+// captureResult is the packets of a stopped recorder and the conntrack
+// entries read when it stopped. A nil *captureResult writes nothing.
 type captureResult struct {
 	capture *capture.Capture
 	// entries and ports are the conntrack entries and published ports that
@@ -128,8 +128,8 @@ type captureSummary struct {
 // annotate labels each captured flow with the probe that caused it, and
 // adds the capture summary to the report.
 // NOTE: probes carry no start and end times, so every annotation spans the
-// whole capture; flows from the host or a container to the same address and
-// port may be attributed to the wrong one of those probes.
+// whole capture. A flow to an address and port that several probes tried
+// may be attributed to the wrong one of them.
 func (c *captureResult) annotate(report *probe.Report, plan *topology.Plan) {
 	if c == nil || c.capture == nil {
 		return
