@@ -2,6 +2,7 @@ package netns
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -52,6 +53,12 @@ func (l *lab) serve(what string, f func() error) {
 	go func() {
 		defer l.servers.Done()
 		if err := f(); err != nil {
+			// Only Close closes the servers' sockets, so a server that
+			// reports a closed socket has stopped normally, even if Close
+			// came before it started serving.
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
 			l.log.Error("server stopped", "server", what, "err", err)
 		}
 	}()
