@@ -73,6 +73,9 @@ var (
 	ErrNoLab = errors.New("no such lab")
 	// ErrLabExists is returned by Runtime.Up when a lab of the same name runs.
 	ErrLabExists = errors.New("lab is already running")
+	// ErrUnsupported wraps requests a runtime cannot build, such as a
+	// macvlan network on the netns runtime.
+	ErrUnsupported = errors.New("not supported by this runtime")
 	// ErrEnvironment wraps failures of the machine rather than of the
 	// topology: missing privilege, no user namespaces, Docker unreachable.
 	ErrEnvironment = errors.New("environment does not support this runtime")

@@ -64,6 +64,7 @@ func exitCode(ctx context.Context, err error) int {
 	case errors.Is(err, topology.ErrInvalid), errors.Is(err, fixtures.ErrNotFound), errors.Is(err, errUsage):
 		return exitUsage
 	case errors.Is(err, topology.ErrEnvironment), errors.Is(err, topology.ErrLabExists),
+		errors.Is(err, topology.ErrUnsupported),
 		errors.Is(err, topology.ErrNoLab):
 		return exitEnvironment
 	case ctx.Err() != nil:

@@ -139,7 +139,7 @@ func checkPlan(plan *topology.Plan) error {
 	}
 	for _, n := range plan.Networks {
 		if n.Driver != topology.DriverBridge || n.Bridge == "" {
-			return fmt.Errorf("network %s: the netns runtime supports only bridge networks, not %s", n.Name, n.Driver)
+			return fmt.Errorf("network %s: %w: the netns runtime builds bridge networks only, not %s; use --runtime docker", n.Name, topology.ErrUnsupported, n.Driver)
 		}
 	}
 	return nil
