@@ -109,6 +109,10 @@ func observe(ctx context.Context, lab topology.Lab, m *Model, spec topology.Prob
 	}
 	guard, _ := node.(topology.TargetGuard)
 	p.guard = guard
+	if err := node.Do(func() error { return nil }); errors.Is(err, topology.ErrNotLocal) {
+		observeByExec(ctx, node, spec, target, r)
+		return
+	}
 
 	addr := target.Address
 	if target.Name != "" {
@@ -134,6 +138,28 @@ func observe(ctx context.Context, lab topology.Lab, m *Model, spec topology.Prob
 	if ex.seen != "" {
 		seen := ex.seen
 		r.SeenSource = &seen
+	}
+}
+
+// observeByExec runs a probe through busybox inside the node, for nodes
+// whose namespace this process cannot enter, such as containers of a
+// remote Docker daemon. Busybox resolves names itself, as the container's
+// own programs do.
+func observeByExec(ctx context.Context, node topology.Node, spec topology.ProbeSpec, target Target, r *Result) {
+	host := target.Name
+	if host == "" {
+		host = target.Address.String()
+	}
+	switch spec.Kind {
+	case topology.KindPing:
+		ExecPing(ctx, node, host, r)
+	case topology.KindDNS:
+		ExecLookup(ctx, node, host, r)
+	case topology.KindHTTP, topology.KindTCP:
+		ExecHTTP(ctx, node, host, target.Port, r)
+	default:
+		r.Result = Error
+		r.Detail = fmt.Sprintf("%s probes need a namespace this process can enter; busybox has no UDP client", spec.Kind)
 	}
 }
 
