@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -9,13 +10,59 @@ import (
 	"github.com/topolab/topolab/topology"
 )
 
+// MaxDefaultProbes bounds the default probe set that ProbeSet accepts. The
+// set grows with the square of the container count: a 50-container lab has
+// about 11,000 probes, and a 500-container one about a million.
+const MaxDefaultProbes = 50_000
+
+// ErrTooManyProbes is returned by ProbeSet when the default probe set of a
+// lab exceeds MaxDefaultProbes.
+var ErrTooManyProbes = errors.New("default probe set too large")
+
 // Probes returns the probes of a plan: the topology file's probes when it
-// lists any, else DefaultProbes.
+// lists any, else DefaultProbes, however many that is.
 func (m *Model) Probes() []topology.ProbeSpec {
 	if t := m.Plan.Topology; t != nil && len(t.Probes) > 0 {
 		return t.Probes
 	}
 	return m.DefaultProbes()
+}
+
+// ProbeSet returns Probes, or an error wrapping ErrTooManyProbes, which
+// names the count and the fix, when the file lists no probes and the
+// default set is larger than MaxDefaultProbes.
+func (m *Model) ProbeSet() ([]topology.ProbeSpec, error) {
+	if t := m.Plan.Topology; t != nil && len(t.Probes) > 0 {
+		return t.Probes, nil
+	}
+	if n := m.defaultProbeCount(); n > MaxDefaultProbes {
+		return nil, fmt.Errorf("%w: lab %s has %d containers, so its default probe set has about %d probes, more than %d; list the probes to run in the file's probes: section",
+			ErrTooManyProbes, m.Plan.Lab, len(m.Plan.Containers), n, MaxDefaultProbes)
+	}
+	return m.DefaultProbes(), nil
+}
+
+// defaultProbeCount counts DefaultProbes without building it.
+func (m *Model) defaultProbeCount() int {
+	n := 0
+	for _, src := range m.Plan.Containers {
+		for _, dst := range m.Plan.Containers {
+			if dst == src {
+				continue
+			}
+			ifaces := len(m.addressedInterfaces(dst))
+			n += 2 + ifaces + len(dst.Listen)*(1+ifaces)
+		}
+		n += 3 * len(m.Plan.Outside)
+	}
+	for _, dst := range m.Plan.Containers {
+		n += len(m.addressedInterfaces(dst)) * (1 + len(dst.Listen))
+	}
+	via := len(m.Plan.HostAddresses())
+	for _, c := range m.Plan.Containers {
+		n += len(c.Ports) * (1 + len(m.Plan.Outside)) * via
+	}
+	return n
 }
 
 // DefaultProbes returns the probes run when a file lists none:

@@ -2,6 +2,7 @@ package probe
 
 import (
 	"bytes"
+	"errors"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -149,5 +150,26 @@ outside:
 				t.Errorf("resolved %q, want %q", got, c.resolved)
 			}
 		})
+	}
+}
+
+func TestProbeSetCountsDefaultSet(t *testing.T) {
+	for _, f := range fixtures.List() {
+		m := loadModel(t, f.Name)
+		if got, want := m.defaultProbeCount(), len(m.DefaultProbes()); got != want {
+			t.Errorf("%s: counted %d default probes, built %d", f.Name, got, want)
+		}
+	}
+	top, err := topology.Parse("big.yaml", []byte(generatedLab(200, 4, 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := topology.PlanTopology(top)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = NewModel(plan).ProbeSet()
+	if !errors.Is(err, ErrTooManyProbes) || !strings.Contains(err.Error(), "probes: section") {
+		t.Errorf("ProbeSet of a 200-container lab: %v, want ErrTooManyProbes with the fix", err)
 	}
 }

@@ -199,3 +199,17 @@ func TestDrawWritesEachFormat(t *testing.T) {
 		t.Errorf("draw -o d.jpg: exit %d, want %d", code, exitUsage)
 	}
 }
+
+func TestPredictRejectsHugeDefaultSet(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "big.yaml")
+	if err := os.WriteFile(file, []byte(benchLab("big", 200)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := runCLI(t, "predict", file)
+	if code != exitUsage {
+		t.Fatalf("exit code %d, want %d", code, exitUsage)
+	}
+	if !strings.Contains(errOut, "list the probes to run in the file's probes: section") {
+		t.Errorf("stderr %q does not give the fix", errOut)
+	}
+}

@@ -53,7 +53,11 @@ func (o *drawOptions) run(c *cobra.Command, arg string) error {
 	opts := render.DiagramOptions{Overlay: o.overlay, Title: o.title}
 	if o.overlay {
 		m := probe.NewModel(plan)
-		opts.Results = m.PredictAll(m.Probes())
+		specs, err := m.ProbeSet()
+		if err != nil {
+			return &exitError{code: exitUsage, err: err}
+		}
+		opts.Results = m.PredictAll(specs)
 	}
 	var data []byte
 	switch ext {

@@ -16,7 +16,6 @@ import (
 	"github.com/topolab/topolab/probe"
 	"github.com/topolab/topolab/render"
 	"github.com/topolab/topolab/topology"
-	"github.com/topolab/topolab/topology/netns"
 )
 
 func newTestCommand(g *globalOptions) *cobra.Command {
@@ -131,11 +130,13 @@ func (o *upOptions) run(ctx context.Context, arg string) error {
 	if err != nil {
 		return err
 	}
+	// For netns, newRuntime re-executes an unprivileged up in a user
+	// namespace, where the supervisor it starts then runs as well.
+	rt, err := o.newRuntime(o.globalOptions)
+	if err != nil {
+		return err
+	}
 	if o.runtime != "netns" {
-		rt, err := o.newRuntime(o.globalOptions)
-		if err != nil {
-			return err
-		}
 		if _, err := rt.Up(ctx, plan); err != nil {
 			return fmt.Errorf("building lab %s: %w", plan.Lab, err)
 		}
@@ -171,15 +172,7 @@ func (o *upOptions) startSupervisor(ctx context.Context, arg string, plan *topol
 	}
 	readyW.Close()
 	done := make(chan error, 1)
-	go func() {
-		buf := make([]byte, 4096)
-		n, _ := readyR.Read(buf)
-		if n > 0 && string(buf[:n]) == "ready\n" {
-			done <- nil
-			return
-		}
-		done <- fmt.Errorf("%s", buf[:n])
-	}()
+	go func() { done <- readReady(readyR) }()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -187,7 +180,7 @@ func (o *upOptions) startSupervisor(ctx context.Context, arg string, plan *topol
 			if err.Error() == "" {
 				return fmt.Errorf("%w: the supervisor of %s exited before the lab was up", errSilent, plan.Lab)
 			}
-			return fmt.Errorf("building lab %s: %s", plan.Lab, err)
+			return fmt.Errorf("building lab %s: %w", plan.Lab, err)
 		}
 	case <-ctx.Done():
 		cmd.Process.Signal(syscall.SIGTERM)
@@ -198,41 +191,6 @@ func (o *upOptions) startSupervisor(ctx context.Context, arg string, plan *topol
 	cmd.Process.Release()
 	fmt.Fprintf(o.Out, "lab %s is up (supervisor pid %d); stop it with: topolab down %s\n", plan.Lab, pid, plan.Lab)
 	return nil
-}
-
-func newSuperviseCommand(g *globalOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:     "supervise FILE",
-		Short:   "Hold a netns lab's namespaces and servers until stopped",
-		Example: "  topolab supervise alpine-net",
-		Hidden:  true,
-		Args:    exactArgs(1),
-		RunE: func(c *cobra.Command, args []string) error {
-			plan, err := loadPlan(args[0])
-			if err != nil {
-				return err
-			}
-			// fd 3 is the ready pipe from topolab up, when there is one.
-			ready := os.NewFile(3, "ready")
-			rt := netns.New(netns.Options{Logger: g.logger()})
-			err = rt.Supervise(c.Context(), plan, func(topology.Lab) {
-				if ready != nil {
-					fmt.Fprint(ready, "ready\n")
-					ready.Close()
-					ready = nil
-				}
-			})
-			if err != nil && ready != nil {
-				fmt.Fprint(ready, err.Error())
-				ready.Close()
-				return fmt.Errorf("%w: %v", errSilent, err)
-			}
-			if errors.Is(err, context.Canceled) {
-				return nil
-			}
-			return err
-		},
-	}
 }
 
 func newDownCommand(g *globalOptions) *cobra.Command {
@@ -348,7 +306,10 @@ func newProbeCommand(g *globalOptions) *cobra.Command {
 			}
 			defer lab.Close(context.Background())
 			m := probe.NewModel(lab.Plan())
-			report := probeLab(c.Context(), lab, m, o.runtime, probe.RunOptions{Timeout: o.timeout, Logger: g.logger()})
+			report, err := probeLab(c.Context(), lab, m, o.runtime, probe.RunOptions{Timeout: o.timeout, Logger: g.logger()})
+			if err != nil {
+				return err
+			}
 			if err := render.WriteMatrix(g.Out, report, g.format, render.MatrixOptions{Color: g.color(), Plan: lab.Plan()}); err != nil {
 				return err
 			}

@@ -17,8 +17,12 @@ func loadPlan(arg string) (*topology.Plan, error) {
 
 // predictReport predicts the probe set of m, and checks the expectations
 // against the predictions.
-func predictReport(m *probe.Model) *probe.Report {
-	results := m.PredictAll(m.Probes())
+func predictReport(m *probe.Model) (*probe.Report, error) {
+	specs, err := m.ProbeSet()
+	if err != nil {
+		return nil, err
+	}
+	results := m.PredictAll(specs)
 	checks := m.CheckAll(m.PredictAll(m.ExpectSpecs()))
 	return &probe.Report{
 		SchemaVersion: probe.SchemaVersion,
@@ -26,7 +30,7 @@ func predictReport(m *probe.Model) *probe.Report {
 		Runtime:       "predict",
 		Results:       results,
 		Expectations:  checks,
-	}
+	}, nil
 }
 
 func failedChecks(checks []probe.ExpectationResult) []probe.ExpectationResult {

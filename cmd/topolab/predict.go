@@ -34,7 +34,10 @@ func runPredict(g *globalOptions, arg string) error {
 	if err != nil {
 		return err
 	}
-	report := predictReport(probe.NewModel(plan))
+	report, err := predictReport(probe.NewModel(plan))
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
 	if err := render.WriteMatrix(g.Out, report, g.format, render.MatrixOptions{Color: g.color(), Plan: plan}); err != nil {
 		return err
 	}

@@ -60,6 +60,11 @@ func (o *runOptions) run(ctx context.Context, arg string) error {
 	if err != nil {
 		return err
 	}
+	// A probe set too large to run is a usage error, found before any lab
+	// is built.
+	if _, err := probe.NewModel(plan).ProbeSet(); err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
 	rt, err := o.newRuntime(o.globalOptions)
 	if err != nil {
 		return err
@@ -77,7 +82,11 @@ func (o *runOptions) run(ctx context.Context, arg string) error {
 		return err
 	}
 	m := probe.NewModel(labPlan(lab, plan))
-	report := probeLab(ctx, lab, m, rt.Name(), probe.RunOptions{Timeout: o.timeout, Logger: log})
+	report, err := probeLab(ctx, lab, m, rt.Name(), probe.RunOptions{Timeout: o.timeout, Logger: log})
+	if err != nil {
+		rec.stop(ctx)
+		return err
+	}
 	captured, capErr := rec.stop(ctx)
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -116,8 +125,11 @@ func labPlan(lab topology.Lab, planned *topology.Plan) *topology.Plan {
 }
 
 // probeLab runs the probe set and the expectations of m on lab.
-func probeLab(ctx context.Context, lab topology.Lab, m *probe.Model, runtime string, opts probe.RunOptions) *probe.Report {
-	specs := m.Probes()
+func probeLab(ctx context.Context, lab topology.Lab, m *probe.Model, runtime string, opts probe.RunOptions) (*probe.Report, error) {
+	specs, err := m.ProbeSet()
+	if err != nil {
+		return nil, &exitError{code: exitUsage, err: err}
+	}
 	expect := m.ExpectSpecs()
 	all := probe.Run(ctx, lab, m, append(append([]topology.ProbeSpec(nil), specs...), expect...), opts)
 	results := all[:len(specs)]
@@ -128,7 +140,7 @@ func probeLab(ctx context.Context, lab topology.Lab, m *probe.Model, runtime str
 		Results:       results,
 		Surprises:     probe.Surprises(results),
 		Expectations:  m.CheckAll(all[len(specs):]),
-	}
+	}, nil
 }
 
 // verdictOf prints failed expectations and surprises, and returns the

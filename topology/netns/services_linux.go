@@ -7,6 +7,9 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/topolab/topolab/internal/responder"
 	"github.com/topolab/topolab/topology"
@@ -68,12 +71,28 @@ func (l *lab) responder(name string) *responder.Server {
 	return &responder.Server{Name: name, Logger: l.log.With("responder", name)}
 }
 
+// sharedPort opens sockets with SO_REUSEPORT, so that a container's own
+// server on port 53 of every address and its embedded DNS server on
+// 127.0.0.11:53 can both listen, as in Docker, where the embedded server
+// listens on another port behind a DNAT rule. The kernel delivers each
+// packet to the socket bound to the more specific address.
+var sharedPort = net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}}
+
 // listenTCP opens a TCP listener on addr inside the namespace of fd and
 // serves the responder protocol for name on it.
 func (l *lab) listenTCP(ctx context.Context, fd int, name string, addr netip.AddrPort) error {
 	var ln net.Listener
 	err := inNetns(fd, func() (err error) {
-		ln, err = net.Listen("tcp4", addr.String())
+		ln, err = sharedPort.Listen(context.Background(), "tcp4", addr.String())
 		return err
 	})
 	if err != nil {
@@ -90,7 +109,7 @@ func (l *lab) listenTCP(ctx context.Context, fd int, name string, addr netip.Add
 func (l *lab) listenUDP(ctx context.Context, fd int, name string, addr netip.AddrPort) error {
 	var pc net.PacketConn
 	err := inNetns(fd, func() (err error) {
-		pc, err = net.ListenPacket("udp4", addr.String())
+		pc, err = sharedPort.ListenPacket(context.Background(), "udp4", addr.String())
 		return err
 	})
 	if err != nil {
@@ -151,10 +170,10 @@ func (l *lab) listenDNS(ctx context.Context, fd int, addr netip.AddrPort, name s
 	var pc net.PacketConn
 	var ln net.Listener
 	err := inNetns(fd, func() (err error) {
-		if pc, err = net.ListenPacket("udp4", addr.String()); err != nil {
+		if pc, err = sharedPort.ListenPacket(context.Background(), "udp4", addr.String()); err != nil {
 			return err
 		}
-		if ln, err = net.Listen("tcp4", addr.String()); err != nil {
+		if ln, err = sharedPort.Listen(context.Background(), "tcp4", addr.String()); err != nil {
 			pc.Close()
 		}
 		return err
