@@ -77,3 +77,30 @@ func TestTestCommandFailsOnWrongExpectation(t *testing.T) {
 		t.Errorf("output %q does not contain %q", out, want)
 	}
 }
+
+// TestOwnDNSServerBesideEmbeddedDNS runs a container that serves port 53
+// itself on a user-defined network: its server and Docker's embedded DNS
+// server on 127.0.0.11:53 must both answer.
+func TestOwnDNSServerBesideEmbeddedDNS(t *testing.T) {
+	testenv.RequireRoot(t)
+	file := filepath.Join(t.TempDir(), "dns.yaml")
+	data := `name: own-dns
+networks:
+  app: {}
+containers:
+  resolver: {networks: [app], listen: [53/udp, 53/tcp]}
+  client: {networks: [app]}
+expect:
+  - {from: client, to: resolver, kind: udp, port: 53, result: ok}
+  - {from: client, to: resolver, kind: tcp, port: 53, result: ok}
+  - {from: resolver, to: client, kind: dns, result: ok, resolves_to: [client]}
+  - {from: resolver, kind: udp, via: "localhost:53", result: ok}
+`
+	if err := os.WriteFile(file, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _, code := runCLI(t, "test", file)
+	if code != exitOK {
+		t.Fatalf("test exited %d:\n%s", code, out)
+	}
+}
