@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -86,5 +87,33 @@ func TestRunFallsBackToExec(t *testing.T) {
 	}
 	if len(node.ran) != 2 {
 		t.Errorf("ran %d busybox commands, want 2: %v", len(node.ran), node.ran)
+	}
+}
+
+// guardedHost is a host node that allows no target, standing in for the
+// docker runtime's host, which is this machine's own namespace.
+type guardedHost struct{ remoteNode }
+
+func (h *guardedHost) AllowsTarget(netip.Addr) bool { return false }
+
+// TestHostModeContainerUsesHostGuard checks that a container in host
+// network mode, which shares the host's namespace, is held to the host's
+// target guard.
+func TestHostModeContainerUsesHostGuard(t *testing.T) {
+	m := loadModel(t, "host")
+	host := &guardedHost{remoteNode{name: "host"}}
+	sidecar := &remoteNode{name: "sidecar"}
+	lab := &remoteLab{plan: m.Plan, nodes: map[string]topology.Node{"host": host, "sidecar": sidecar}}
+	specs := []topology.ProbeSpec{
+		{From: "sidecar", To: "example.com", Kind: topology.KindPing, By: topology.ByName},
+		{From: "sidecar", To: "app", Kind: topology.KindPing, By: topology.ByIP},
+	}
+	for i, r := range Run(context.Background(), lab, m, specs, RunOptions{}) {
+		if r.Result != Error || !strings.Contains(r.Detail, "not sent") {
+			t.Errorf("probe %d from the host-mode container: result %s detail %q, want it not sent", i, r.Result, r.Detail)
+		}
+	}
+	if len(sidecar.ran) != 0 {
+		t.Errorf("the host-mode container ran %v", sidecar.ran)
 	}
 }

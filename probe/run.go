@@ -107,9 +107,21 @@ func observe(ctx context.Context, lab topology.Lab, m *Model, spec topology.Prob
 	if sa, ok := node.(topology.SourceAddresser); ok {
 		p.source = sa.SourceAddr()
 	}
-	guard, _ := node.(topology.TargetGuard)
-	p.guard = guard
+	p.guard = m.guardOf(lab, node, spec.From)
 	if err := node.Do(func() error { return nil }); errors.Is(err, topology.ErrNotLocal) {
+		// Busybox sends name lookups to the node's own resolver, so a
+		// guarded node may look a name up only when that resolver is
+		// allowed.
+		check := target.Address
+		if target.Name != "" {
+			if check, err = m.resolverOf(spec.From); err != nil {
+				r.Result, r.Detail = Error, err.Error()
+				return
+			}
+		}
+		if p.rejects(check, spec.From, r) {
+			return
+		}
 		observeByExec(ctx, node, spec, target, r)
 		return
 	}
@@ -139,6 +151,21 @@ func observe(ctx context.Context, lab topology.Lab, m *Model, spec topology.Prob
 		seen := ex.seen
 		r.SeenSource = &seen
 	}
+}
+
+// guardOf returns the target guard of a probe source: the node's own, or
+// for a container in host network mode the host node's, since it shares
+// the host's namespace.
+func (m *Model) guardOf(lab topology.Lab, node topology.Node, from string) topology.TargetGuard {
+	if g, ok := node.(topology.TargetGuard); ok {
+		return g
+	}
+	if e, err := m.endpointOf(from); err == nil && e.onHost() {
+		if g, ok := lab.Node(topology.HostNode).(topology.TargetGuard); ok {
+			return g
+		}
+	}
+	return nil
 }
 
 // observeByExec runs a probe through busybox inside the node, for nodes
