@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"unicode/utf8"
 
 	"github.com/goccy/go-yaml"
@@ -34,7 +35,15 @@ var (
 // file's content are an ErrorList; errors.Is(err, ErrInvalid) tells them from
 // errors reading the file.
 func Load(path string) (*Topology, error) {
-	f, err := os.Open(path)
+	// Check the type before opening: opening a FIFO blocks until a writer
+	// comes.
+	if info, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("reading topology file: %w", err)
+	} else if !info.Mode().IsRegular() {
+		return nil, &Error{File: path, Msg: "not a regular file but " + describeMode(info.Mode()),
+			Fix: "give the path of a YAML topology file"}
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("reading topology file: %w", err)
 	}
@@ -44,7 +53,8 @@ func Load(path string) (*Topology, error) {
 		return nil, fmt.Errorf("reading topology file: %w", err)
 	}
 	if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("reading topology file %s: not a regular file", path)
+		return nil, &Error{File: path, Msg: "not a regular file but " + describeMode(info.Mode()),
+			Fix: "give the path of a YAML topology file"}
 	}
 	// Read one byte past the limit so that Parse can reject the file by its
 	// size without reading all of a huge one.
@@ -53,6 +63,20 @@ func Load(path string) (*Topology, error) {
 		return nil, fmt.Errorf("reading topology file: %w", err)
 	}
 	return Parse(path, data)
+}
+
+func describeMode(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	}
+	return "a special file"
 }
 
 // Parse parses and validates a topology file's content. name is the path or

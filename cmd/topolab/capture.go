@@ -257,6 +257,9 @@ interface block per interface and print the NAT translations seen.`,
 }
 
 func (o *captureOptions) run(ctx context.Context, name string) error {
+	if err := positiveDuration("duration", o.duration); err != nil {
+		return err
+	}
 	lab, err := o.attach(ctx, o.globalOptions, name)
 	if err != nil {
 		return err
@@ -306,7 +309,12 @@ func selectPoints(points []capture.Point, wanted []string) ([]capture.Point, err
 			}
 		}
 		if !found {
-			return nil, &exitError{code: exitUsage, err: fmt.Errorf("-i %s: no such interface in the lab", w)}
+			var names []string
+			for _, p := range points {
+				names = append(names, p.Ifname+" ("+p.Label+")")
+			}
+			return nil, &exitError{code: exitUsage, err: fmt.Errorf("-i %s: no such interface in the lab; its interfaces: %s",
+				w, strings.Join(names, ", "))}
 		}
 	}
 	return out, nil

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"unicode"
 
@@ -73,7 +74,7 @@ func TestValidateFixture(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit code %d, want 0", code)
 	}
-	if want := "alpine-net: valid: lab alpine-net, 1 networks, 4 containers\n"; out != want {
+	if want := "alpine-net: valid: lab alpine-net, 1 network, 4 containers\n"; out != want {
 		t.Errorf("output %q, want %q", out, want)
 	}
 }
@@ -211,5 +212,61 @@ func TestPredictRejectsHugeDefaultSet(t *testing.T) {
 	}
 	if !strings.Contains(errOut, "list the probes to run in the file's probes: section") {
 		t.Errorf("stderr %q does not give the fix", errOut)
+	}
+}
+
+// TestUsageErrorsExitTwo checks command-line mistakes that cobra, the
+// commands or the loader catch: each exits with the usage code and says
+// what to do.
+func TestUsageErrorsExitTwo(t *testing.T) {
+	dir := t.TempDir()
+	noExpect := filepath.Join(dir, "no-expect.yaml")
+	if err := os.WriteFile(noExpect, []byte("containers:\n  a: {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "fifo.yaml")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bogus"}, `unknown command "bogus"`},
+		{[]string{"capture", "some-lab"}, `required flag(s) "write" not set`},
+		{[]string{"test", noExpect}, "has no expectations to test; add an expect: section"},
+		{[]string{"run", "alpine-net", "--timeout", "-1s"}, "--timeout -1s: give a positive duration"},
+		{[]string{"draw", "alpine-net", "--format", "json"}, "draw takes its format from the extension of --output"},
+		{[]string{"validate", fifo}, "not a regular file but a named pipe"},
+		{[]string{"validate"}, "validate: requires at least 1 arg(s), only received 0; usage: topolab validate FILE..."},
+		{[]string{"exec", "some-lab", "node"}, "give the lab, the node, then -- and the command"},
+		{[]string{"down", "no-such-lab"}, "no such lab"},
+	} {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			_, errOut, code := runCLI(t, c.args...)
+			if code != exitUsage {
+				t.Errorf("exit code %d, want %d (stderr %q)", code, exitUsage, errOut)
+			}
+			if !strings.Contains(errOut, c.want) {
+				t.Errorf("stderr %q does not contain %q", errOut, c.want)
+			}
+		})
+	}
+}
+
+func TestFixtureAsJSON(t *testing.T) {
+	out, _, code := runCLI(t, "fixtures", "nat", "--format", "json")
+	if code != exitOK {
+		t.Fatalf("exit code %d", code)
+	}
+	var doc struct {
+		Name    string `json:"name"`
+		Content string `json:"content"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if doc.Name != "nat" || !strings.Contains(doc.Content, "ports: [\"8080:80\"]") {
+		t.Errorf("unexpected fixture document %+v", doc)
 	}
 }

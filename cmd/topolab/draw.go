@@ -42,6 +42,9 @@ predicted reachability between containers is drawn on top.`,
 }
 
 func (o *drawOptions) run(c *cobra.Command, arg string) error {
+	if err := o.checkFormat("table"); err != nil {
+		return &exitError{code: exitUsage, err: fmt.Errorf("%w (draw takes its format from the extension of --output)", err)}
+	}
 	ext := strings.ToLower(filepath.Ext(o.output))
 	if ext != ".svg" && ext != ".png" && ext != ".dot" {
 		return &exitError{code: exitUsage, err: fmt.Errorf("--output %s: use a file name ending in .svg, .png or .dot", o.output)}

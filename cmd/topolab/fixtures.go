@@ -40,6 +40,11 @@ func runFixtures(g *globalOptions, show string) error {
 		if !ok {
 			return fmt.Errorf("%w: no fixture named %s; run topolab fixtures for the list", fixtures.ErrNotFound, show)
 		}
+		if g.format == "json" {
+			enc := json.NewEncoder(g.Out)
+			enc.SetIndent("", "  ")
+			return enc.Encode(map[string]any{"schema_version": 1, "name": f.Name, "summary": f.Summary, "content": string(f.Data)})
+		}
 		_, err := g.Out.Write(f.Data)
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -77,6 +78,9 @@ func newInspectCommand(g *globalOptions) *cobra.Command {
   topolab inspect alpine-net bridge`,
 		Args: rangeArgs(1, 2),
 		RunE: func(c *cobra.Command, args []string) error {
+			if err := g.checkFormat("table", "json"); err != nil {
+				return err
+			}
 			lab, err := o.attach(c.Context(), g, args[0])
 			if err != nil {
 				return err
@@ -129,7 +133,12 @@ func inspectNetworks(plan *topology.Plan, only string) ([]networkInspect, error)
 			Containers: modeContainers(plan, only)})
 	}
 	if len(out) == 0 {
-		return nil, &exitError{code: exitUsage, err: fmt.Errorf("lab %s has no network %s", plan.Lab, only)}
+		names := []string{topology.HostNetwork, topology.NoneNetwork}
+		for _, n := range plan.Networks {
+			names = append(names, n.Name)
+		}
+		return nil, &exitError{code: exitUsage, err: fmt.Errorf("lab %s has no network %s; its networks: %s",
+			plan.Lab, only, strings.Join(names, ", "))}
 	}
 	return out, nil
 }
@@ -152,7 +161,6 @@ func inspectNetwork(plan *topology.Plan, n *topology.PlannedNetwork) networkInsp
 	if n.Default {
 		ni.Options = defaultBridgeOptions
 	} else {
-		ni.Labels["topolab.lab"] = plan.Lab
 		for k, v := range n.Options {
 			ni.Options[k] = v
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/topolab/topolab/probe"
 	"github.com/topolab/topolab/render"
 	"github.com/topolab/topolab/topology"
+	"github.com/topolab/topolab/topology/netns"
 )
 
 func newTestCommand(g *globalOptions) *cobra.Command {
@@ -42,18 +44,31 @@ func (o *runOptions) test(ctx context.Context, args []string) error {
 	if err := o.checkFormat("table", "json"); err != nil {
 		return err
 	}
+	if err := positiveDuration("timeout", o.timeout); err != nil {
+		return err
+	}
+	// Every file must have expectations before any lab is built: a test of
+	// nothing would pass.
+	plans := make([]*topology.Plan, len(args))
+	for i, arg := range args {
+		plan, err := loadPlan(arg)
+		if err != nil {
+			return err
+		}
+		if len(plan.Topology.Expect) == 0 {
+			return &exitError{code: exitUsage, err: fmt.Errorf(
+				"%s has no expectations to test; add an expect: section, or use topolab run to probe it", arg)}
+		}
+		plans[i] = plan
+	}
 	rt, err := o.newRuntime(o.globalOptions)
 	if err != nil {
 		return err
 	}
 	var reports []*probe.Report
 	failed := 0
-	for _, arg := range args {
-		plan, err := loadPlan(arg)
-		if err != nil {
-			return err
-		}
-		report, err := o.testOne(ctx, rt, plan)
+	for i, arg := range args {
+		report, err := o.testOne(ctx, rt, plans[i])
 		if err != nil {
 			return err
 		}
@@ -142,6 +157,16 @@ func (o *upOptions) run(ctx context.Context, arg string) error {
 		}
 		fmt.Fprintf(o.Out, "lab %s is up on %s; stop it with: topolab down %s --runtime %s\n", plan.Lab, rt.Name(), plan.Lab, rt.Name())
 		return nil
+	}
+	labs, err := netns.New(netns.Options{}).List(ctx)
+	if err != nil {
+		return fmt.Errorf("listing labs: %w", err)
+	}
+	for _, l := range labs {
+		if l.Name == plan.Lab {
+			return fmt.Errorf("%w: lab %s (supervisor pid %d); stop it with: topolab down %s",
+				topology.ErrLabExists, plan.Lab, l.PID, plan.Lab)
+		}
 	}
 	return o.startSupervisor(ctx, arg, plan)
 }
@@ -265,7 +290,12 @@ outside host) of the running lab NAME, with this terminal's input and output.
 The program comes from this machine's file system.`,
 		Example: `  topolab exec alpine-net alpine1 -- ip addr
   topolab exec alpine-net alpine1 -- sh`,
-		Args: minArgs(3),
+		Args: func(c *cobra.Command, args []string) error {
+			if c.ArgsLenAtDash() != 2 || len(args) < 3 {
+				return &exitError{code: exitUsage, err: fmt.Errorf("exec: give the lab, the node, then -- and the command; usage: %s", c.UseLine())}
+			}
+			return nil
+		},
 		RunE: func(c *cobra.Command, args []string) error {
 			lab, err := o.attach(c.Context(), g, args[0])
 			if err != nil {
@@ -274,7 +304,12 @@ The program comes from this machine's file system.`,
 			defer lab.Close(context.Background())
 			node := lab.Node(args[1])
 			if node == nil {
-				return &exitError{code: exitUsage, err: fmt.Errorf("lab %s has no node %s", args[0], args[1])}
+				var names []string
+				for _, n := range lab.Nodes() {
+					names = append(names, n.Name())
+				}
+				return &exitError{code: exitUsage, err: fmt.Errorf("lab %s has no node %s; its nodes: %s",
+					args[0], args[1], strings.Join(names, ", "))}
 			}
 			err = node.Exec(c.Context(), args[2:], g.In, g.Out, g.ErrOut)
 			var ee *exec.ExitError
@@ -298,6 +333,9 @@ func newProbeCommand(g *globalOptions) *cobra.Command {
 		Args: exactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if err := g.checkFormat("table", "json", "markdown", "csv"); err != nil {
+				return err
+			}
+			if err := positiveDuration("timeout", o.timeout); err != nil {
 				return err
 			}
 			lab, err := o.attach(c.Context(), g, args[0])

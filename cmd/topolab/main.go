@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/topolab/topolab/fixtures"
@@ -24,7 +25,10 @@ func run() int {
 	defer stop()
 	err := newRootCommand(defaultStreams()).ExecuteContext(ctx)
 	code := exitCode(ctx, err)
-	if err != nil && !errors.Is(err, errSilent) {
+	switch {
+	case code == exitInterrupted:
+		fmt.Fprintln(os.Stderr, "topolab: interrupted; everything the command built has been removed")
+	case err != nil && !errors.Is(err, errSilent):
 		fmt.Fprintln(os.Stderr, "topolab:", err)
 	}
 	return code
@@ -61,11 +65,11 @@ func exitCode(ctx context.Context, err error) int {
 		return exitInterrupted
 	case errors.As(err, &ee):
 		return ee.code
-	case errors.Is(err, topology.ErrInvalid), errors.Is(err, fixtures.ErrNotFound), errors.Is(err, errUsage):
+	case errors.Is(err, topology.ErrInvalid), errors.Is(err, fixtures.ErrNotFound), errors.Is(err, errUsage),
+		errors.Is(err, topology.ErrNoLab), isCobraUsageError(err):
 		return exitUsage
 	case errors.Is(err, topology.ErrEnvironment), errors.Is(err, topology.ErrLabExists),
-		errors.Is(err, topology.ErrUnsupported),
-		errors.Is(err, topology.ErrNoLab):
+		errors.Is(err, topology.ErrUnsupported):
 		return exitEnvironment
 	case ctx.Err() != nil:
 		return exitInterrupted
@@ -75,3 +79,11 @@ func exitCode(ctx context.Context, err error) int {
 
 // errUsage wraps command-line mistakes that cobra does not catch itself.
 var errUsage = errors.New("usage error")
+
+// isCobraUsageError reports whether err is one of the command-line errors
+// that cobra returns as plain text: an unknown command or a missing
+// required flag. Flag errors go through the root's flag error function.
+func isCobraUsageError(err error) bool {
+	msg := err.Error()
+	return strings.HasPrefix(msg, "unknown command ") || strings.HasPrefix(msg, "required flag(s) ")
+}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -31,11 +32,10 @@ type globalOptions struct {
 	verbose int
 }
 
-// color reports whether tables get ANSI colour: only on a terminal, and
-// never when NO_COLOR is set.
+// color reports whether tables get ANSI colour: only on a terminal that is
+// not TERM=dumb, and never when NO_COLOR is set to a non-empty value.
 func (g *globalOptions) color() bool {
-	_, noColor := os.LookupEnv("NO_COLOR")
-	return g.OutIsTerminal && !noColor
+	return g.OutIsTerminal && os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb"
 }
 
 func (g *globalOptions) logger() *slog.Logger {
@@ -89,6 +89,7 @@ A FILE argument is a topology file, or the name of an embedded fixture
 		newDrawCommand(g),
 		newFixturesCommand(g),
 		newVersionCommand(g),
+		newDiscoverCommand(g),
 	)
 	addRuntimeCommands(root, g)
 	return root
@@ -111,8 +112,16 @@ func rangeArgs(lo, hi int) cobra.PositionalArgs {
 func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(c *cobra.Command, args []string) error {
 		if err := check(c, args); err != nil {
-			return &exitError{code: exitUsage, err: fmt.Errorf("%s: %w", c.CommandPath(), err)}
+			return &exitError{code: exitUsage, err: fmt.Errorf("%s: %w; usage: %s", c.Name(), err, c.UseLine())}
 		}
 		return nil
 	}
+}
+
+// positiveDuration rejects a duration flag that is zero or negative.
+func positiveDuration(flag string, d time.Duration) error {
+	if d <= 0 {
+		return &exitError{code: exitUsage, err: fmt.Errorf("--%s %s: give a positive duration such as 1s", flag, d)}
+	}
+	return nil
 }

@@ -33,7 +33,8 @@ func newRunCommand(g *globalOptions) *cobra.Command {
 probes, or the default set, plus its expectations), compare what the kernel
 did with what Docker's rules predict, write the output folder and tear the
 lab down. The output folder holds diagram.svg, diagram.png, matrix.md,
-results.json, capture.pcapng and nat.md.
+results.json, capture.pcapng, nat.md and diagram.dot, plus
+nat-path-KIND.svg for each kind of NAT translation seen.
 
 Exits 1 when an expectation fails, or with --strict when an observation
 differs from the prediction.`,
@@ -54,6 +55,9 @@ differs from the prediction.`,
 
 func (o *runOptions) run(ctx context.Context, arg string) error {
 	if err := o.checkFormat("table", "json", "markdown", "csv"); err != nil {
+		return err
+	}
+	if err := positiveDuration("timeout", o.timeout); err != nil {
 		return err
 	}
 	plan, err := loadPlan(arg)
@@ -109,7 +113,7 @@ func (o *runOptions) run(ctx context.Context, arg string) error {
 	if err := render.WriteMatrix(o.Out, report, o.format, render.MatrixOptions{Color: o.color(), Plan: plan}); err != nil {
 		return err
 	}
-	fmt.Fprintf(o.ErrOut, "wrote %s/\n", dir)
+	fmt.Fprintf(o.ErrOut, "wrote %s\n", filepath.Clean(dir)+string(filepath.Separator))
 	return verdictOf(o.globalOptions, report, o.strict)
 }
 

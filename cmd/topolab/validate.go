@@ -72,7 +72,8 @@ func (o *validateOptions) run() error {
 	} else {
 		for _, v := range all {
 			if v.Valid {
-				fmt.Fprintf(o.Out, "%s: valid: lab %s, %d networks, %d containers\n", v.File, v.Lab, v.Networks, v.Containers)
+				fmt.Fprintf(o.Out, "%s: valid: lab %s, %s, %s\n", v.File, v.Lab,
+					plural(v.Networks, "network"), plural(v.Containers, "container"))
 				for _, w := range v.Warnings {
 					fmt.Fprintf(o.Out, "%s: warning: %s\n", v.File, w)
 				}
@@ -87,6 +88,14 @@ func (o *validateOptions) run() error {
 		return &exitError{code: exitUsage, err: fmt.Errorf("%w: %d of %d files invalid", errSilent, invalid, len(o.files))}
 	}
 	return nil
+}
+
+// plural returns "1 network" or "2 networks".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func formatRecord(e errorRecord) string {

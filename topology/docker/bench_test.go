@@ -17,7 +17,8 @@ import (
 func generatedPlan(b testing.TB, lab string, n int) *topology.Plan {
 	b.Helper()
 	var y strings.Builder
-	fmt.Fprintf(&y, "name: %s\nnetworks:\n  net: {}\ncontainers:\n", lab)
+	// An explicit subnet keeps the lab clear of the fixtures' 172.18.0.0/16.
+	fmt.Fprintf(&y, "name: %s\nnetworks:\n  net: {subnet: 172.29.0.0/16}\ncontainers:\n", lab)
 	for i := range n {
 		nets := "[net]"
 		if i%5 == 0 {
@@ -39,7 +40,7 @@ func generatedPlan(b testing.TB, lab string, n int) *topology.Plan {
 
 func benchmarkUpDown(b *testing.B, n int) {
 	r := newTestRuntime(b)
-	plan := generatedPlan(b, fmt.Sprintf("tlb-%d", n), n)
+	plan := generatedPlan(b, fmt.Sprintf("tlbench-%d", n), n)
 	b.Cleanup(func() { removeLab(b, r, plan.Lab) })
 	// Build the probe image outside the timed loop.
 	if _, err := r.ProbeImage(context.Background()); err != nil {

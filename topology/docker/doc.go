@@ -16,6 +16,14 @@
 // on a user-defined network gets the plan's DNS names as aliases, because
 // Docker itself registers <lab>-<name> and its own short ID.
 //
+// Docker sorts a container's endpoints, which decides its default gateway
+// and the order in which its embedded DNS server consults networks, by
+// gw-priority and then by Docker network name. The lab prefix can move the
+// default bridge, which keeps the name bridge, to the other side of a user
+// network. When it does, Up sends gw-priorities that restore the plan's
+// order (API 1.48 and later); older daemons ignore them, and Lab.Differences
+// reports it.
+//
 // # Probe image
 //
 // Containers that name no image, or whose image is not present on the
@@ -51,4 +59,14 @@
 // namespace serves DNS on 192.0.2.1:53 with the outside hosts' names and a
 // responder on port 80 of every outside host. Containers get 192.0.2.1 as
 // their DNS server (docker run --dns), as the plan's resolver.
+//
+// The host node and containers in host network mode run probes in this
+// process's own namespace, the machine's real network. Their probes go only
+// to loopback, the uplink address, outside hosts, lab bridge gateways
+// assigned on this machine and lab container addresses.
+//
+// # Discover
+//
+// Runtime.Discover reads existing networks and containers, labelled by
+// topolab or not, into a topology file. It only reads.
 package docker

@@ -14,8 +14,9 @@ import (
 	"github.com/topolab/topolab/topology"
 )
 
-// parallelRemoves is how many containers are removed at once.
-const parallelRemoves = 8
+// parallelRemoves is how many containers are removed at once. It is 1 for
+// the reason given at parallelCreates.
+const parallelRemoves = 1
 
 // labObjects are the Docker objects that carry a lab's label.
 type labObjects struct {

@@ -28,6 +28,9 @@ type Lab struct {
 	pids        map[string]int
 	differences []string
 	outside     *outside
+	// gateways are the bridge gateways assigned on this machine, which the
+	// host may probe.
+	gateways []netip.Addr
 
 	nodes  []topology.Node
 	byName map[string]topology.Node

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
+	"strconv"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -226,4 +228,51 @@ func runLocked(f func() error) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	return f()
+}
+
+// localGateways returns the gateways of plan's bridge networks that are
+// assigned to a link of this machine's namespace, as Docker assigns them to
+// docker0 and to br-<id>. Probes to them never leave the machine.
+func localGateways(plan *topology.Plan) ([]netip.Addr, error) {
+	addrs, err := netlink.AddrList(nil, unix.AF_INET)
+	if err != nil {
+		return nil, fmt.Errorf("listing host addresses: %w", err)
+	}
+	local := map[netip.Addr]bool{}
+	for _, a := range addrs {
+		if ip, ok := netip.AddrFromSlice(a.IP.To4()); ok {
+			local[ip] = true
+		}
+	}
+	var gateways []netip.Addr
+	for _, n := range plan.Networks {
+		if n.Driver == topology.DriverBridge && local[n.Gateway] {
+			gateways = append(gateways, n.Gateway)
+		}
+	}
+	return gateways, nil
+}
+
+// interfaceNumbers maps every IPv4 address in pid's namespace to N of the
+// ethN that carries it.
+func interfaceNumbers(pid int) (map[netip.Addr]int, error) {
+	links, _, err := readNamespace(pid)
+	if err != nil {
+		return nil, err
+	}
+	numbers := map[netip.Addr]int{}
+	for _, l := range links {
+		digits, ok := strings.CutPrefix(l.name, "eth")
+		if !ok {
+			continue
+		}
+		n, err := strconv.Atoi(digits)
+		if err != nil {
+			continue
+		}
+		for _, a := range l.addrs {
+			numbers[a.Addr()] = n
+		}
+	}
+	return numbers, nil
 }

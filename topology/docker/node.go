@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strconv"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
@@ -56,6 +57,20 @@ type containerNode struct {
 
 func (n *containerNode) Name() string            { return n.name }
 func (n *containerNode) Kind() topology.NodeKind { return topology.NodeContainer }
+
+// AllowsTarget reports whether a probe from the container may be sent to
+// addr. A container in host network mode, or sharing the namespace of one,
+// is in this machine's own namespace and gets the host's limits; any other
+// container has a namespace of its own and may send anywhere the lab
+// routes.
+func (n *containerNode) AllowsTarget(addr netip.Addr) bool {
+	plan := n.lab.plan
+	c := plan.Container(n.name)
+	if c == nil || plan.NetnsOwner(c) != nil {
+		return true
+	}
+	return hostAllows(n.lab, addr)
+}
 
 // Do runs f in the container's network namespace, entered through
 // /proc/PID/ns/net of its init process. It returns topology.ErrNotLocal
@@ -146,17 +161,23 @@ func (n *hostNode) Exec(context.Context, []string, io.Reader, io.Writer, io.Writ
 
 // AllowsTarget reports whether a probe from the host may be sent to addr:
 // a loopback address (published ports), the uplink address, an outside
-// host or an address of a lab container. Everything else is the machine's
+// host, a lab bridge's gateway assigned on this machine, or an address of a
+// lab container. Everything else is the machine's
 // real network and must not be probed.
-func (n *hostNode) AllowsTarget(addr netip.Addr) bool {
-	plan := n.lab.plan
+func (n *hostNode) AllowsTarget(addr netip.Addr) bool { return hostAllows(n.lab, addr) }
+
+func hostAllows(lab *Lab, addr netip.Addr) bool {
+	plan := lab.plan
 	if addr.IsLoopback() || addr == plan.Uplink.Addr() {
 		return true
 	}
 	for _, h := range plan.Outside {
 		if h.Address == addr {
-			return n.lab.outside != nil
+			return lab.outside != nil
 		}
+	}
+	if slices.Contains(lab.gateways, addr) {
+		return true
 	}
 	for _, c := range plan.Containers {
 		for _, iface := range c.Interfaces {

@@ -38,3 +38,7 @@ func (l *Lab) compareNamespace(*topology.PlannedContainer, int) error { return n
 // HostVeths is supported only on Linux; elsewhere it returns
 // topology.ErrNotLocal.
 func (l *Lab) HostVeths() ([]HostVeth, error) { return nil, topology.ErrNotLocal }
+
+func localGateways(*topology.Plan) ([]netip.Addr, error) { return nil, nil }
+
+func interfaceNumbers(int) (map[netip.Addr]int, error) { return nil, errUnsupported }

@@ -3,6 +3,7 @@ package docker
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -57,6 +58,10 @@ type containerSpec struct {
 	create client.ContainerCreateOptions
 	// connect lists the networks after the first, in plan order.
 	connect []connection
+	// reordered is true when the endpoints carry gw-priorities of topolab's
+	// own, because Docker would otherwise sort them differently from the
+	// plan.
+	reordered bool
 }
 
 // dockerNetwork returns the Docker name of the plan's network name.
@@ -72,11 +77,14 @@ func dockerNetwork(lab, name string) string {
 // because Docker registers the container's own name, <lab>-<name>, and its
 // real short ID rather than the plan's. Docker rejects addresses and
 // aliases on the default bridge and assigns the address itself there.
+// priority is the gw-priority to send, which daemons before API 1.48
+// ignore.
 //
-// NOTE: gw_priority needs API 1.48; older daemons ignore GwPriority.
-func endpointSpec(iface *topology.Interface) *network.EndpointSettings {
+// NOTE: no daemon of API 1.48 or later has run this yet, so whether it
+// accepts a gw-priority on the default bridge is unchecked.
+func endpointSpec(iface *topology.Interface, priority int) *network.EndpointSettings {
 	if iface.Network == topology.DefaultBridge {
-		return &network.EndpointSettings{}
+		return &network.EndpointSettings{GwPriority: priority}
 	}
 	aliases := iface.DNSNames
 	if len(aliases) == 0 {
@@ -85,8 +93,53 @@ func endpointSpec(iface *topology.Interface) *network.EndpointSettings {
 	return &network.EndpointSettings{
 		IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: iface.Address.Addr()},
 		Aliases:    aliases,
-		GwPriority: iface.GwPriority,
+		GwPriority: priority,
 	}
+}
+
+// dockerEndpointOrder returns c's interfaces in the order Docker sorts its
+// endpoints, which breaks ties by the Docker network name. User networks
+// are named <lab>-<name> but the default bridge stays bridge, so the lab
+// prefix can move the default bridge before or after a user network.
+func dockerEndpointOrder(plan *topology.Plan, c *topology.PlannedContainer) []*topology.Interface {
+	renamed := &topology.Plan{Lab: plan.Lab}
+	byCopy := map[*topology.Interface]*topology.Interface{}
+	var ifaces []*topology.Interface
+	for _, iface := range c.Interfaces {
+		n := *plan.Network(iface.Network)
+		n.Name = dockerNetwork(plan.Lab, n.Name)
+		renamed.Networks = append(renamed.Networks, &n)
+		ic := *iface
+		ic.Network = n.Name
+		byCopy[&ic] = iface
+		ifaces = append(ifaces, &ic)
+	}
+	renamed.BuildIndex()
+	sorted := topology.SortEndpoints(renamed, ifaces)
+	for i, ic := range sorted {
+		sorted[i] = byCopy[ic]
+	}
+	return sorted
+}
+
+// gatewayPriorities returns the gw-priority of each of c's interfaces, by
+// plan network name, that makes Docker sort c's endpoints as the plan
+// does. It returns the plan's own priorities when Docker's order by its
+// network names already matches, and distinct priorities descending in
+// plan order otherwise; the plan's order already accounts for the user's
+// priorities.
+func gatewayPriorities(plan *topology.Plan, c *topology.PlannedContainer) (priorities map[string]int, reordered bool) {
+	want := topology.SortEndpoints(plan, c.Interfaces)
+	got := dockerEndpointOrder(plan, c)
+	priorities = map[string]int{}
+	reordered = !slices.Equal(want, got)
+	for i, iface := range want {
+		priorities[iface.Network] = iface.GwPriority
+		if reordered {
+			priorities[iface.Network] = len(want) - i
+		}
+	}
+	return priorities, reordered
 }
 
 // buildContainerSpec returns the request that creates container c of plan
@@ -138,13 +191,18 @@ func buildContainerSpec(plan *topology.Plan, c *topology.PlannedContainer, image
 	// The plan's resolver: Docker writes it into resolv.conf on the default
 	// bridge and forwards to it from the embedded DNS server elsewhere.
 	host.DNS = []netip.Addr{plan.Router}
+	priorities, reordered := gatewayPriorities(plan, c)
+	spec.reordered = reordered
 	first := c.Interfaces[0]
 	host.NetworkMode = container.NetworkMode(dockerNetwork(plan.Lab, first.Network))
 	spec.create.NetworkingConfig = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
-		dockerNetwork(plan.Lab, first.Network): endpointSpec(first),
+		dockerNetwork(plan.Lab, first.Network): endpointSpec(first, priorities[first.Network]),
 	}}
 	for _, iface := range c.Interfaces[1:] {
-		spec.connect = append(spec.connect, connection{network: dockerNetwork(plan.Lab, iface.Network), endpoint: endpointSpec(iface)})
+		spec.connect = append(spec.connect, connection{
+			network:  dockerNetwork(plan.Lab, iface.Network),
+			endpoint: endpointSpec(iface, priorities[iface.Network]),
+		})
 	}
 
 	if len(c.Ports) > 0 {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+	"github.com/moby/moby/client/pkg/versions"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/topolab/topolab/topology"
@@ -13,7 +14,12 @@ import (
 
 // parallelCreates is how many containers without a default-bridge
 // interface are created at once.
-const parallelCreates = 4
+//
+// NOTE: Docker 20.10 can leave a network's endpoint count too high after
+// parallel connects and removals, so the network can never be removed
+// ("has active endpoints") until the daemon restarts. One at a time avoids
+// that, at the cost of speed.
+const parallelCreates = 1
 
 // cleanupTimeout bounds a rollback or teardown that runs after the caller's
 // context was cancelled.
@@ -73,6 +79,11 @@ func (r *Runtime) Up(ctx context.Context, plan *topology.Plan) (_ topology.Lab, 
 	}
 	if lab.outside != nil {
 		if err := lab.outside.allowSources(lab.sourcePrefixes()); err != nil {
+			return nil, err
+		}
+	}
+	if r.local {
+		if lab.gateways, err = localGateways(lab.plan); err != nil {
 			return nil, err
 		}
 	}
@@ -156,7 +167,7 @@ func (r *Runtime) createContainers(ctx context.Context, plan *topology.Plan, ima
 	}
 
 	start := func(c *topology.PlannedContainer) error {
-		id, err := r.startContainer(ctx, plan, c, images[c.Name])
+		id, err := r.startContainer(ctx, lab, c, images[c.Name])
 		lab.addContainer(c.Name, id)
 		return err
 	}
@@ -191,13 +202,19 @@ func (r *Runtime) createContainers(ctx context.Context, plan *topology.Plan, ima
 // startContainer creates and starts c and connects it to its other
 // networks in plan order, so that its interfaces are named as planned. It
 // returns the container ID, also on error once the container exists.
-func (r *Runtime) startContainer(ctx context.Context, plan *topology.Plan, c *topology.PlannedContainer, image string) (string, error) {
+func (r *Runtime) startContainer(ctx context.Context, lab *Lab, c *topology.PlannedContainer, image string) (string, error) {
+	plan := lab.planned
 	probe, _ := r.probeImageTag()
 	spec, err := buildContainerSpec(plan, c, image, image == probe)
 	if err != nil {
 		return "", err
 	}
 	name := spec.create.Name
+	if spec.reordered && !versions.GreaterThanOrEqualTo(r.client.ClientVersion(), "1.48") {
+		lab.addDifference("%s: Docker sorts its networks by their Docker names, here unlike the plan, "+
+			"and API %s cannot set gw-priority (API 1.48) to restore the plan's order of default gateway and DNS lookups",
+			c.Name, r.client.ClientVersion())
+	}
 	r.log.Debug("creating container", "container", name, "image", image)
 	created, err := r.client.ContainerCreate(ctx, spec.create)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -141,16 +142,53 @@ func (r *Runtime) readState(lab string) (*state, error) {
 	if err != nil {
 		return nil, err
 	}
+	return r.decodeState(lab, data)
+}
+
+// decodeState parses the content of the state file of lab.
+func (r *Runtime) decodeState(lab string, data []byte) (*state, error) {
 	var st state
 	if err := json.Unmarshal(data, &st); err != nil {
-		return nil, fmt.Errorf("reading state file of lab %s: %w", lab, err)
+		return nil, fmt.Errorf("reading state file %s of lab %s: %w (remove it with `topolab down %s`): %w",
+			r.statePath(lab), lab, err, lab, topology.ErrEnvironment)
 	}
-	if st.Version != stateVersion || st.Plan == nil {
-		return nil, fmt.Errorf("reading state file of lab %s: unknown format version %d", lab, st.Version)
+	if st.Version != stateVersion || st.Plan == nil || st.PID <= 0 {
+		return nil, fmt.Errorf("reading state file %s of lab %s: unknown format version %d or no plan (remove it with `topolab down %s`): %w",
+			r.statePath(lab), lab, st.Version, lab, topology.ErrEnvironment)
+	}
+	if err := checkDecodedPlan(st.Plan); err != nil {
+		return nil, fmt.Errorf("reading state file %s of lab %s: %w (remove it with `topolab down %s`): %w",
+			r.statePath(lab), lab, err, lab, topology.ErrEnvironment)
 	}
 	restoreGateways(st.Plan)
 	st.Plan.Topology = st.Topology
 	return &st, nil
+}
+
+// checkDecodedPlan rejects a plan from a state file with null entries,
+// which no supervisor writes and which the lab's code does not expect.
+func checkDecodedPlan(p *topology.Plan) error {
+	for _, n := range p.Networks {
+		if n == nil {
+			return errors.New("plan lists a null network")
+		}
+	}
+	for _, o := range p.Outside {
+		if o == nil {
+			return errors.New("plan lists a null outside host")
+		}
+	}
+	for _, c := range p.Containers {
+		if c == nil {
+			return errors.New("plan lists a null container")
+		}
+		for _, i := range c.Interfaces {
+			if i == nil {
+				return fmt.Errorf("container %s lists a null interface", c.Name)
+			}
+		}
+	}
+	return nil
 }
 
 // restoreGateways sets each container's Gateway from GatewayInterface,
@@ -250,15 +288,40 @@ func openPeerNetns(pid, n int) (int, error) {
 // stale one of a supervisor that crashed. It returns an error wrapping
 // topology.ErrNoLab when no state file exists.
 func (r *Runtime) Down(ctx context.Context, labName string) error {
+	if !validLabName(labName) {
+		return fmt.Errorf("stopping lab %s: invalid lab name (want lower-case letters, digits and dashes): %w",
+			labName, topology.ErrNoLab)
+	}
 	st, err := r.readState(labName)
 	if errors.Is(err, fs.ErrNotExist) {
-		r.removeStaleLock(labName)
+		// A supervisor that is still building its lab, or a foreground
+		// run, holds the lock but has written no state yet.
+		if holder, ok := r.lockHolder(labName); ok {
+			if err := stopProcess(ctx, holder); err != nil {
+				return fmt.Errorf("stopping lab %s: %w", labName, err)
+			}
+			r.removeStaleLock(labName)
+			return nil
+		}
+		if r.removeStaleLock(labName) {
+			return nil
+		}
 		return fmt.Errorf("stopping lab %s: %w", labName, topology.ErrNoLab)
 	}
 	if err != nil {
-		// An unreadable state file is stale by definition: nothing can use it.
-		os.Remove(r.statePath(labName))
-		return err
+		// An unreadable state file is stale by definition: nothing can use
+		// it. The lock tells whether its supervisor still runs.
+		r.log.Warn("removing unreadable state file", "lab", labName, "error", err)
+		if holder, ok := r.lockHolder(labName); ok {
+			if err := stopProcess(ctx, holder); err != nil {
+				return fmt.Errorf("stopping lab %s: %w", labName, err)
+			}
+		}
+		if err := os.Remove(r.statePath(labName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("removing state of lab %s: %w", labName, err)
+		}
+		r.removeStaleLock(labName)
+		return nil
 	}
 	if st.alive() {
 		if err := stopProcess(ctx, st); err != nil {
@@ -270,6 +333,46 @@ func (r *Runtime) Down(ctx context.Context, labName string) error {
 	}
 	r.removeStaleLock(labName)
 	return nil
+}
+
+// lockHolder returns the process that holds the lock of lab, as the lock
+// file records it, when a process holds the lock and still runs.
+func (r *Runtime) lockHolder(lab string) (*state, bool) {
+	f, err := os.OpenFile(r.lockPath(lab), os.O_RDWR|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		return nil, false
+	}
+	data, err := io.ReadAll(io.LimitReader(f, 100))
+	if err != nil {
+		return nil, false
+	}
+	holder, ok := parseLockHolder(data)
+	if !ok || !holder.alive() {
+		return nil, false
+	}
+	return holder, true
+}
+
+// parseLockHolder parses the content of a lock file, "PID START_TIME\n".
+func parseLockHolder(data []byte) (*state, bool) {
+	pidText, rest, ok := strings.Cut(strings.TrimSpace(string(data)), " ")
+	if !ok {
+		return nil, false
+	}
+	pid, err := strconv.Atoi(pidText)
+	if err != nil || pid <= 0 {
+		return nil, false
+	}
+	start, err := strconv.ParseUint(rest, 10, 64)
+	if err != nil {
+		return nil, false
+	}
+	return &state{PID: pid, StartTime: start}, true
 }
 
 // stopTimeout bounds the wait for a supervisor after SIGTERM.
@@ -329,20 +432,38 @@ func processStartTime(pid int) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	// The command name, field 2, is in parentheses and may contain spaces.
+	start, err := parseStatStartTime(data)
+	if err != nil {
+		return 0, fmt.Errorf("parsing /proc/%d/stat: %w", pid, err)
+	}
+	return start, nil
+}
+
+// errExited is returned by parseStatStartTime for a zombie or dead process.
+var errExited = errors.New("process has exited")
+
+// parseStatStartTime returns field 22 of the content of a /proc/PID/stat
+// file, or errExited when field 3, the state, is Z or X.
+func parseStatStartTime(data []byte) (uint64, error) {
+	// The command name, field 2, is in parentheses and may contain spaces
+	// and parentheses itself, so the last ')' ends it.
 	i := bytes.LastIndexByte(data, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("parsing /proc/%d/stat", pid)
+		return 0, errors.New("no command name")
 	}
 	fields := strings.Fields(string(data[i+1:]))
 	// fields[0] is field 3, so field 22 is fields[19].
 	if len(fields) < 20 {
-		return 0, fmt.Errorf("parsing /proc/%d/stat", pid)
+		return 0, fmt.Errorf("%d fields after the command name, want at least 20", len(fields))
 	}
 	if fields[0] == "Z" || fields[0] == "X" {
-		return 0, fmt.Errorf("process %d has exited", pid)
+		return 0, errExited
 	}
-	return strconv.ParseUint(fields[19], 10, 64)
+	start, err := strconv.ParseUint(fields[19], 10, 64)
+	if err != nil {
+		return 0, err
+	}
+	return start, nil
 }
 
 func (r *Runtime) lockPath(lab string) string {
@@ -377,10 +498,28 @@ func (r *Runtime) lockLab(lab string) (*os.File, error) {
 		// lock taken on a removed file is no lock: try again.
 		var held, current unix.Stat_t
 		if unix.Fstat(int(f.Fd()), &held) == nil && unix.Stat(path, &current) == nil && held.Ino == current.Ino {
+			if err := writeLockHolder(f); err != nil {
+				f.Close()
+				return nil, fmt.Errorf("locking lab %s: %w", lab, err)
+			}
 			return f, nil
 		}
 		f.Close()
 	}
+}
+
+// writeLockHolder records this process in the lock file it holds, so that
+// Down can stop a process that holds a lab before it wrote a state file.
+func writeLockHolder(f *os.File) error {
+	start, err := processStartTime(os.Getpid())
+	if err != nil {
+		return err
+	}
+	if err := f.Truncate(0); err != nil {
+		return err
+	}
+	_, err = f.WriteAt([]byte(fmt.Sprintf("%d %d\n", os.Getpid(), start)), 0)
+	return err
 }
 
 // unlockLab removes the lock file and releases the lock.
@@ -389,15 +528,17 @@ func unlockLab(f *os.File) {
 	f.Close()
 }
 
-// removeStaleLock removes the lock file of lab unless a process holds it.
-func (r *Runtime) removeStaleLock(lab string) {
+// removeStaleLock removes the lock file of lab unless a process holds it,
+// and reports whether it removed one.
+func (r *Runtime) removeStaleLock(lab string) bool {
 	f, err := os.OpenFile(r.lockPath(lab), os.O_RDWR|syscall.O_CLOEXEC, 0)
 	if err != nil {
-		return
+		return false
 	}
 	if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
 		unlockLab(f)
-		return
+		return true
 	}
 	f.Close()
+	return false
 }
