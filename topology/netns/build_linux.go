@@ -352,6 +352,11 @@ func (l *lab) buildContainer(host *netlink.Handle, c *topology.PlannedContainer)
 			return fd, fmt.Errorf("creating %s in %s: %w", i.Name, c.Name, err)
 		}
 	}
+	if l.staticNeighbours {
+		if err := l.addStaticNeighbours(host, h, c); err != nil {
+			return fd, fmt.Errorf("container %s: %w", c.Name, err)
+		}
+	}
 	if c.Gateway != nil {
 		gw := l.plan.Network(c.Gateway.Network).Gateway
 		if err := addDefaultRoute(h, gw); err != nil {

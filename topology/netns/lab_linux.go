@@ -26,6 +26,9 @@ type lab struct {
 	// (bridge and none modes) to it.
 	containerFd map[string]int
 	bridgeIndex map[string]int
+	// staticNeighbours is true for labs too large for dynamic neighbour
+	// entries; see needsStaticNeighbours.
+	staticNeighbours bool
 
 	nodes  []topology.Node
 	byName map[string]topology.Node
@@ -74,6 +77,8 @@ func newLab(plan *topology.Plan, log *slog.Logger) *lab {
 		bridgeIndex: map[string]int{},
 		byName:      map[string]topology.Node{},
 		owner:       true,
+
+		staticNeighbours: needsStaticNeighbours(plan),
 	}
 }
 
