@@ -153,20 +153,27 @@ func (c *Capture) Flows() []Flow {
 
 	annotations := c.Annotations()
 	for i := range flows {
-		best := -1
-		for j, a := range annotations {
-			if !a.matches(&flows[i]) {
-				continue
-			}
-			if best < 0 || a.End.Sub(a.Start) < annotations[best].End.Sub(annotations[best].Start) {
-				best = j
-			}
-		}
-		if best >= 0 {
-			flows[i].Probe = annotations[best].Probe
-		}
+		flows[i].Probe = probeOf(annotations, &flows[i])
 	}
 	return flows
+}
+
+// probeOf returns the probe of the annotation that matches f with the
+// shortest window, or "".
+func probeOf(annotations []Annotation, f *Flow) string {
+	best := -1
+	for j, a := range annotations {
+		if !a.matches(f) {
+			continue
+		}
+		if best < 0 || a.End.Sub(a.Start) < annotations[best].End.Sub(annotations[best].Start) {
+			best = j
+		}
+	}
+	if best < 0 {
+		return ""
+	}
+	return annotations[best].Probe
 }
 
 // flowTable builds flows from packets fed in timestamp order.

@@ -236,6 +236,13 @@ func (c *Capture) NAT(entries []Translation, ports []PortMapping) []Translation 
 		}
 		if f := find(t.Translated); f != nil {
 			t.After = refOf(f)
+			if t.Probe == "" && t.Before == nil {
+				// The connection before the rewrite was not captured, as
+				// with the host's own connections, which OUTPUT rewrites
+				// before they reach any interface. Its key still tells
+				// which probe opened it.
+				t.Probe = probeOf(c.Annotations(), &Flow{Key: t.Original, First: f.First})
+			}
 			if t.Probe == "" {
 				t.Probe = f.Probe
 			}

@@ -125,6 +125,43 @@ type captureSummary struct {
 	NAT        []capture.Translation `json:"nat"`
 }
 
+// sourceAddresses returns a function that gives the source address a probe
+// from a node to dst leaves with, before any NAT, or the zero Addr when it
+// depends on routing that the plan does not fix: outside hosts bind their
+// own address, a container with one interface has one address, and the
+// host sends from the address of the interface towards dst.
+func sourceAddresses(plan *topology.Plan) func(from string, dst netip.Addr) netip.Addr {
+	outside := map[string]netip.Addr{}
+	for _, o := range plan.Outside {
+		outside[o.Name] = o.Address
+	}
+	return func(from string, dst netip.Addr) netip.Addr {
+		if a, ok := outside[from]; ok {
+			return a
+		}
+		if from == topology.HostNode {
+			if dst.IsLoopback() {
+				return dst
+			}
+			for _, n := range plan.Networks {
+				if n.Bridge != "" && n.Subnet.Contains(dst) {
+					if dst == n.Gateway {
+						return dst
+					}
+					return n.Gateway
+				}
+			}
+			return plan.Uplink.Addr()
+		}
+		if c := plan.Container(from); c != nil {
+			if owner := plan.NetnsOwner(c); owner != nil && len(owner.Interfaces) == 1 && !dst.IsLoopback() {
+				return owner.Interfaces[0].Address.Addr()
+			}
+		}
+		return netip.Addr{}
+	}
+}
+
 // annotate labels each captured flow with the probe that caused it, and
 // adds the capture summary to the report.
 // NOTE: probes carry no start and end times, so every annotation spans the
@@ -134,12 +171,13 @@ func (c *captureResult) annotate(report *probe.Report, plan *topology.Plan) {
 	if c == nil || c.capture == nil {
 		return
 	}
-	outside := map[string]netip.Addr{}
-	for _, o := range plan.Outside {
-		outside[o.Name] = o.Address
-	}
+	sources := sourceAddresses(plan)
 	var notes []capture.Annotation
-	for _, r := range report.Results {
+	results := append([]probe.Result(nil), report.Results...)
+	for _, x := range report.Expectations {
+		results = append(results, x.Result)
+	}
+	for _, r := range results {
 		dst, err := netip.ParseAddr(r.Address)
 		if err != nil {
 			continue
@@ -147,7 +185,7 @@ func (c *captureResult) annotate(report *probe.Report, plan *topology.Plan) {
 		note := capture.Annotation{
 			Probe: describeCheck(probe.ExpectationResult{Result: r}),
 			Start: c.capture.Start, End: c.capture.End, Dst: dst,
-			Proto: capture.ProtoTCP, Port: uint16(r.Port), Src: outside[r.From],
+			Proto: capture.ProtoTCP, Port: uint16(r.Port), Src: sources(r.From, dst),
 		}
 		switch r.Kind {
 		case topology.KindPing:
