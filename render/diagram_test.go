@@ -112,7 +112,7 @@ func TestSVGOverlayShowsResults(t *testing.T) {
 		t.Fatal(err)
 	}
 	all := strings.Join(svgText(t, svg), "\n")
-	for _, want := range []string{"alpine-net probed", "by name: ping ok", "by name: ping timeout ! predicted ok", "by ip: ping ok"} {
+	for _, want := range []string{"alpine-net probed", "name ok", "name timeout ! predicted ok", "ip ok"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("overlay svg has no text %q", want)
 		}

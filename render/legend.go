@@ -84,7 +84,7 @@ func (l *legend) rows() []string {
 		legendBlocked:       "blocked: timeout, refused or unreachable",
 		legendNoName:        "name does not resolve",
 		legendMixed:         "some probes ok, some not",
-		legendArrowheads:    "filled arrowhead: by ip address, hollow: by name",
+		legendArrowheads:    "overlay: ping between containers, by ip and by name",
 		legendSurprise:      "thick edge, !: observed differs from predicted",
 	}
 	samples := [legendCount]string{

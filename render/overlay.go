@@ -1,7 +1,6 @@
 package render
 
 import (
-	"fmt"
 	"net/netip"
 	"strings"
 
@@ -13,7 +12,6 @@ import (
 // drawn as one edge.
 type overlayGroup struct {
 	from, to string // diagram node IDs
-	byName   bool
 	lines    []string
 	ok, fail int
 	noName   int
@@ -29,7 +27,9 @@ func (d *diagram) writeOverlay() {
 	for i := range d.opts.Results {
 		r := &d.opts.Results[i]
 		target := targetNode(d.plan, r)
-		if d.plan.Container(r.From) == nil || d.plan.Container(target) == nil {
+		// Pings are the reachability; the other kinds stay in the matrix,
+		// so that a slide shows one short label per pair.
+		if r.Kind != topology.KindPing || d.plan.Container(r.From) == nil || d.plan.Container(target) == nil {
 			continue
 		}
 		from := d.nodeID(r.From)
@@ -37,11 +37,10 @@ func (d *diagram) writeOverlay() {
 		if from == "" || to == "" {
 			continue
 		}
-		byName := r.By == topology.ByName
-		key := from + "\x00" + to + "\x00" + fmt.Sprint(byName)
+		key := from + "\x00" + to
 		g := index[key]
 		if g == nil {
-			g = &overlayGroup{from: from, to: to, byName: byName}
+			g = &overlayGroup{from: from, to: to}
 			index[key] = g
 			groups = append(groups, g)
 		}
@@ -53,7 +52,13 @@ func (d *diagram) writeOverlay() {
 }
 
 func (g *overlayGroup) add(r *probe.Result) {
-	line := probeLabel(r) + " " + r.Result
+	how := "ip"
+	if r.By == topology.ByName {
+		how = "name"
+	} else if r.Network != "" {
+		how = "ip on " + r.Network
+	}
+	line := how + " " + r.Result
 	if r.Surprise {
 		line += " ! predicted " + r.Predicted
 		g.surprise = true
@@ -75,24 +80,6 @@ func (g *overlayGroup) add(r *probe.Result) {
 	}
 }
 
-// probeLabel names a probe briefly: its kind, then its port or via address
-// when it has one, e.g. "http :8080" or "http via localhost:8080".
-func probeLabel(r *probe.Result) string {
-	s := r.Kind
-	if r.Network != "" {
-		s += " on " + r.Network
-	}
-	if r.Name != "" {
-		s += " " + r.Name
-	}
-	if r.Via != "" {
-		s += " via " + r.Via
-	} else if r.Port != 0 {
-		s += fmt.Sprintf(" :%d", r.Port)
-	}
-	return s
-}
-
 func (d *diagram) writeOverlayEdge(g *overlayGroup) {
 	color, style, entry := colorMixed, "solid", legendMixed
 	switch {
@@ -106,22 +93,18 @@ func (d *diagram) writeOverlayEdge(g *overlayGroup) {
 	d.legend.add(entry)
 	d.legend.add(legendArrowheads)
 
-	arrow, how := "normal", "by ip"
-	if g.byName {
-		arrow, how = "onormal", "by name"
-	}
 	width := "2.2"
 	if g.surprise {
 		width = "3.6"
 		d.legend.add(legendSurprise)
 	}
 	d.g.edge(g.from, g.to,
-		attr{"label", how + ": " + strings.Join(g.lines, "\n")},
+		attr{"label", strings.Join(g.lines, "\n")},
 		attr{"color", color},
 		attr{"fontcolor", color},
 		attr{"style", style},
 		attr{"penwidth", width},
-		attr{"arrowhead", arrow},
+		attr{"arrowhead", "normal"},
 		attr{"arrowsize", "1.1"},
 		// The overlay must not move the plan's nodes, so that the
 		// diagram with and without it can be compared side by side.
