@@ -31,8 +31,8 @@ const protocolICMP = 1
 // node's namespace, like busybox ping -c 1 -W timeout.
 func (p *prober) ping(ctx context.Context, dst netip.Addr) exchange {
 	listenAddr := "0.0.0.0"
-	if p.source.IsValid() {
-		listenAddr = p.source.String()
+	if src := p.sourceFor(dst); src.IsValid() {
+		listenAddr = src.String()
 	}
 	var conn *icmp.PacketConn
 	err := p.node.Do(func() error {

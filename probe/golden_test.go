@@ -173,3 +173,23 @@ func TestProbeSetCountsDefaultSet(t *testing.T) {
 		t.Errorf("ProbeSet of a 200-container lab: %v, want ErrTooManyProbes with the fix", err)
 	}
 }
+
+// TestInternalGatewayDrops covers a plan in which an internal network
+// carries the default route, as Docker Engine 20.10 sets it up: traffic
+// leaving the subnet is dropped, not masqueraded.
+func TestInternalGatewayDrops(t *testing.T) {
+	top, err := topology.Parse("internal.yaml", []byte("networks:\n  sealed: {internal: true}\ncontainers:\n  lonely: {networks: [sealed]}\noutside:\n  example.com: 203.0.113.10\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := topology.PlanTopology(top)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := plan.Container("lonely")
+	c.Gateway = c.Interfaces[0]
+	r := NewModel(plan).Predict(topology.ProbeSpec{From: "lonely", To: "example.com", Kind: topology.KindPing, By: topology.ByIP})
+	if r.Predicted != Timeout || !strings.Contains(r.Reason, "internal network") {
+		t.Errorf("predicted %s (%s), want timeout because the network is internal", r.Predicted, r.Reason)
+	}
+}

@@ -120,6 +120,13 @@ func (m *Model) fromContainer(src endpoint, dst netip.Addr, kind string, port ui
 	if gw.Driver == topology.DriverMacvlan || gw.Driver == topology.DriverIPvlan {
 		return m.viaMacvlanGateway(src, gw, dst, kind, port)
 	}
+	if gw.Internal {
+		// Docker gives no default route on internal networks, but older
+		// engines (20.10) do; their rules still drop what leaves the subnet.
+		return verdict{result: Timeout, reason: fmt.Sprintf(
+			"%s's default route is on %s, an internal network, and Docker drops traffic leaving an internal network's subnet",
+			src.describe(), gw.Name)}
+	}
 	switch {
 	case known && (owner.kind == ownerGateway || owner.kind == ownerUplink):
 		return m.hostInput(src, gw.Name, c.Gateway.Address.Addr(), dst, kind, port)
