@@ -11,7 +11,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -64,33 +63,7 @@ func ServeUDP(ctx context.Context, pc net.PacketConn, server string) error {
 // connections in progress, and returns nil then or when ln is closed by
 // someone else. Any other accept error is returned.
 func (s *Server) ServeTCP(ctx context.Context, ln net.Listener) error {
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
-	defer stop()
-
-	slots := make(chan struct{}, s.maxConns())
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for {
-		slots <- struct{}{}
-		conn, err := ln.Accept()
-		if err != nil {
-			<-slots
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return fmt.Errorf("accepting on %s: %w", ln.Addr(), err)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-slots }()
-			s.serveConn(conn)
-		}()
-	}
+	return AcceptLoop(ctx, ln, s.maxConns(), "responder "+s.Name, s.serveConn)
 }
 
 func (s *Server) serveConn(conn net.Conn) {

@@ -2,8 +2,6 @@ package netns
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -11,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/topolab/topolab/internal/responder"
 	"github.com/topolab/topolab/topology"
 )
 
@@ -82,33 +81,8 @@ func (p *Proxy) target() string {
 func (p *Proxy) ServeTCP(ctx context.Context, ln net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
-	defer stop()
-
-	slots := make(chan struct{}, p.maxConns())
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for {
-		slots <- struct{}{}
-		client, err := ln.Accept()
-		if err != nil {
-			<-slots
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return fmt.Errorf("accepting on %s for %s: %w", ln.Addr(), p.target(), err)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-slots }()
-			p.relayTCP(ctx, client)
-		}()
-	}
+	return responder.AcceptLoop(ctx, ln, p.maxConns(), "proxy to "+p.target(),
+		func(client net.Conn) { p.relayTCP(ctx, client) })
 }
 
 func (p *Proxy) relayTCP(ctx context.Context, client net.Conn) {
