@@ -94,3 +94,14 @@ type SourceAddresser interface {
 type TargetGuard interface {
 	AllowsTarget(addr netip.Addr) bool
 }
+
+// SourceSelector is implemented by nodes that must bind a particular
+// source address to reach some destinations, such as the docker runtime's
+// host, whose policy rules carry only traffic from the uplink address to
+// the lab's outside router. SourceFor returns the address to bind before
+// sending to dst, or the zero Addr to let the kernel choose. A node's
+// TargetGuard may allow dst only on the condition that senders bind
+// SourceFor(dst), so callers that consult the guard must bind it.
+type SourceSelector interface {
+	SourceFor(dst netip.Addr) netip.Addr
+}

@@ -110,7 +110,11 @@ func (d *discoverer) selectContainers(ctx context.Context) error {
 			return fmt.Errorf("listing containers: %w", d.r.unreachable(err))
 		}
 		for _, c := range list.Items {
-			ids = append(ids, c.ID)
+			// A topolab lab's outside container is part of the runtime, not
+			// of the topology.
+			if c.Labels[LabelRole] != roleOutside {
+				ids = append(ids, c.ID)
+			}
 		}
 	}
 	seen := map[string]bool{}
@@ -429,7 +433,7 @@ func (d *discoverer) attachments(c container.InspectResponse, mode string) (any,
 		}
 		list = append(list, fileNet)
 		s := yaml.MapSlice{}
-		if aliases := userAliases(c, ep); len(aliases) > 0 && n != topology.DefaultBridge {
+		if aliases := userAliases(c, ep, fileNet); len(aliases) > 0 && n != topology.DefaultBridge {
 			s = append(s, yaml.MapItem{Key: "aliases", Value: aliases})
 		}
 		if ep != nil && ep.IPAMConfig != nil && ep.IPAMConfig.IPv4Address.IsValid() {
@@ -472,11 +476,12 @@ func (d *discoverer) interfaceRanks(c container.InspectResponse) func(*network.E
 	}
 }
 
-// userAliases returns the aliases of ep that the user gave. Engine 20.10
-// lists the container's short ID among them, and topolab adds the plan's
-// DNS names (container name, short ID, hostname), which a file states by
-// itself.
-func userAliases(c container.InspectResponse, ep *network.EndpointSettings) []string {
+// userAliases returns the aliases of ep, on the network the file calls
+// network, that the user gave. Engine 20.10 lists the container's short ID
+// among them, and topolab adds the plan's DNS names (container name, short
+// ID, hostname) and each DNS name as <name>.<network>, which a file states
+// by itself.
+func userAliases(c container.InspectResponse, ep *network.EndpointSettings, network string) []string {
 	own := map[string]bool{strings.TrimPrefix(c.Name, "/"): true}
 	if len(c.ID) >= 12 {
 		own[c.ID[:12]] = true
@@ -489,9 +494,15 @@ func userAliases(c container.InspectResponse, ep *network.EndpointSettings) []st
 	}
 	var aliases []string
 	for _, a := range ep.Aliases {
-		if !own[a] && !slices.Contains(aliases, a) && !looksLikeShortID(a) {
-			aliases = append(aliases, a)
+		if own[a] || slices.Contains(aliases, a) || looksLikeShortID(a) {
+			continue
 		}
+		if c.Config != nil && c.Config.Labels[LabelLab] != "" {
+			if name, ok := strings.CutSuffix(a, "."+network); ok && (own[name] || looksLikeShortID(name) || slices.Contains(ep.Aliases, name)) {
+				continue
+			}
+		}
+		aliases = append(aliases, a)
 	}
 	return aliases
 }

@@ -286,8 +286,15 @@ func TestUpDownNat(t *testing.T) {
 	if !host.AllowsTarget(topology.Localhost) {
 		t.Error("host may not probe 127.0.0.1")
 	}
-	if host.AllowsTarget(netip.MustParseAddr("192.0.2.1")) {
-		t.Error("host may probe the router address, which may be the machine's real gateway")
+	// The router address may be the machine's real gateway: the host may
+	// probe it only from the uplink address, which the policy rule routes
+	// to the lab's outside.
+	if !host.AllowsTarget(plan.Router) || host.SourceFor(plan.Router) != plan.Uplink.Addr() {
+		t.Errorf("host: AllowsTarget(%s) = %v with source %s, want true with source %s",
+			plan.Router, host.AllowsTarget(plan.Router), host.SourceFor(plan.Router), plan.Uplink.Addr())
+	}
+	if host.SourceFor(netip.MustParseAddr("8.8.8.8")).IsValid() || host.AllowsTarget(netip.MustParseAddr("192.0.2.2")) {
+		t.Error("host may probe an address beside the router in 192.0.2.0/24, or binds a source for a foreign address")
 	}
 	var body string
 	err = host.Do(func() error {

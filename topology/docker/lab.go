@@ -32,6 +32,10 @@ type Lab struct {
 	// host may probe.
 	gateways []netip.Addr
 
+	// attached is true for a lab opened by Attach, whose Close leaves the
+	// lab running.
+	attached bool
+
 	nodes  []topology.Node
 	byName map[string]topology.Node
 
@@ -96,9 +100,17 @@ func (l *Lab) Node(name string) topology.Node {
 }
 
 // Close removes the lab's containers and networks, then its outside
-// namespace, veth and rules. It is safe to call more than once.
+// namespace, veth and rules. Close of a lab opened by Attach only stops
+// this process's outside servers and leaves the lab running. It is safe to
+// call more than once.
 func (l *Lab) Close(ctx context.Context) error {
 	l.closeOnce.Do(func() {
+		if l.attached {
+			if l.outside != nil {
+				l.outside.release()
+			}
+			return
+		}
 		_, err := l.rt.removeLabelled(ctx, l.plan.Lab)
 		var outErr error
 		if l.outside != nil {

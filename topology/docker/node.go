@@ -64,12 +64,28 @@ func (n *containerNode) Kind() topology.NodeKind { return topology.NodeContainer
 // container has a namespace of its own and may send anywhere the lab
 // routes.
 func (n *containerNode) AllowsTarget(addr netip.Addr) bool {
-	plan := n.lab.plan
-	c := plan.Container(n.name)
-	if c == nil || plan.NetnsOwner(c) != nil {
+	if !n.inHostNamespace() {
 		return true
 	}
 	return hostAllows(n.lab, addr)
+}
+
+// SourceFor returns, for a container in the host's namespace, the source
+// address the host binds to reach dst, and the zero Addr otherwise.
+func (n *containerNode) SourceFor(dst netip.Addr) netip.Addr {
+	if !n.inHostNamespace() {
+		return netip.Addr{}
+	}
+	return hostSource(n.lab, dst)
+}
+
+// inHostNamespace reports whether the container runs in this machine's own
+// namespace: in host network mode, or sharing the namespace of such a
+// container.
+func (n *containerNode) inHostNamespace() bool {
+	plan := n.lab.plan
+	c := plan.Container(n.name)
+	return c != nil && plan.NetnsOwner(c) == nil
 }
 
 // Do runs f in the container's network namespace, entered through
@@ -162,14 +178,31 @@ func (n *hostNode) Exec(context.Context, []string, io.Reader, io.Writer, io.Writ
 // AllowsTarget reports whether a probe from the host may be sent to addr:
 // a loopback address (published ports), the uplink address, an outside
 // host, a lab bridge's gateway assigned on this machine, or an address of a
-// lab container. Everything else is the machine's
-// real network and must not be probed.
+// lab container. The outside router is allowed only while the policy rule
+// carries packets from the uplink address to it through the lab's veth,
+// and only for senders that bind SourceFor(addr), the uplink address.
+// Everything else is the machine's real network and must not be probed.
 func (n *hostNode) AllowsTarget(addr netip.Addr) bool { return hostAllows(n.lab, addr) }
+
+// SourceFor returns the uplink address for the outside router, because
+// only packets from it are routed to the lab's outside rather than to the
+// machine's own network, and the zero Addr for every other destination.
+func (n *hostNode) SourceFor(dst netip.Addr) netip.Addr { return hostSource(n.lab, dst) }
+
+func hostSource(lab *Lab, dst netip.Addr) netip.Addr {
+	if dst == lab.plan.Router && lab.outside != nil {
+		return lab.plan.Uplink.Addr()
+	}
+	return netip.Addr{}
+}
 
 func hostAllows(lab *Lab, addr netip.Addr) bool {
 	plan := lab.plan
 	if addr.IsLoopback() || addr == plan.Uplink.Addr() {
 		return true
+	}
+	if addr == plan.Router {
+		return lab.outside != nil && hostSource(lab, addr) == plan.Uplink.Addr() && lab.outside.carriesRouter()
 	}
 	for _, h := range plan.Outside {
 		if h.Address == addr {

@@ -19,7 +19,13 @@ type outside struct {
 	ns netns.NsHandle
 }
 
-func newOutside(*topology.Plan, *slog.Logger) (*outside, error) { return nil, errUnsupported }
+func newOutside(*topology.Plan, *slog.Logger, int) (*outside, error) { return nil, errUnsupported }
+
+func attachOutside(*topology.Plan, *slog.Logger, int) (*outside, error) { return nil, errUnsupported }
+
+func (o *outside) carriesRouter() bool { return false }
+
+func (o *outside) release() {}
 
 func (o *outside) allowSources([]netip.Prefix) error { return errUnsupported }
 

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"sync"
 
 	"github.com/vishvananda/netlink"
@@ -64,19 +63,15 @@ func ruleTable(lab string) int {
 	return 100000 + int(binary.BigEndian.Uint32(sum[:4])%1000000)
 }
 
-// newOutside creates the outside namespace of plan, connects it to the
-// Docker host and starts its servers. The uplink address goes on the host
-// side as a /32, so the host gains no route for 192.0.2.0/24, which may be
-// the machine's own uplink subnet.
-func newOutside(plan *topology.Plan, log *slog.Logger) (_ *outside, err error) {
+// newOutside makes the namespace of process pid, the lab's outside
+// container, the outside namespace of plan: it connects it to the Docker
+// host and starts its servers. The uplink address goes on the host side as
+// a /32, so the host gains no route for 192.0.2.0/24, which may be the
+// machine's own uplink subnet.
+func newOutside(plan *topology.Plan, log *slog.Logger, pid int) (_ *outside, err error) {
 	o := &outside{lab: plan.Lab, veth: vethName(plan.Lab), table: ruleTable(plan.Lab), plan: plan, log: log, ns: -1}
-	for _, h := range plan.Outside {
-		if !isDocumentation(h.Address) || h.Address == plan.Router || h.Address == plan.Uplink.Addr() {
-			return nil, fmt.Errorf("creating outside host %s: address %s is not a free documentation address (RFC 5737)", h.Name, h.Address)
-		}
-	}
-	if !isDocumentation(plan.Router) || !isDocumentation(plan.Uplink.Addr()) {
-		return nil, fmt.Errorf("creating outside: router %s and uplink %s must be documentation addresses", plan.Router, plan.Uplink)
+	if err := checkOutsideAddresses(plan); err != nil {
+		return nil, err
 	}
 	if _, err := netlink.LinkByName(o.veth); err == nil {
 		return nil, fmt.Errorf("creating outside veth %s: %w: the link exists", o.veth, topology.ErrLabExists)
@@ -87,8 +82,8 @@ func newOutside(plan *topology.Plan, log *slog.Logger) (_ *outside, err error) {
 		}
 	}()
 
-	if o.ns, err = newUnnamedNetns(); err != nil {
-		return nil, err
+	if o.ns, err = netns.GetFromPid(pid); err != nil {
+		return nil, fmt.Errorf("opening outside namespace of pid %d: %w", pid, err)
 	}
 	if err := o.link(); err != nil {
 		return nil, err
@@ -102,40 +97,68 @@ func newOutside(plan *topology.Plan, log *slog.Logger) (_ *outside, err error) {
 	return o, nil
 }
 
-// newUnnamedNetns creates a network namespace held only by the returned
-// handle, so the kernel frees it when this process exits.
-func newUnnamedNetns() (netns.NsHandle, error) {
-	type result struct {
-		ns  netns.NsHandle
-		err error
+// attachOutside opens the outside namespace of a running lab, held by its
+// outside container's process pid, and starts this process's servers in
+// it. It connects the namespace again when the lab's veth is gone, such as
+// after someone deleted it.
+func attachOutside(plan *topology.Plan, log *slog.Logger, pid int) (_ *outside, err error) {
+	o := &outside{lab: plan.Lab, veth: vethName(plan.Lab), table: ruleTable(plan.Lab), plan: plan, log: log, ns: -1}
+	if err := checkOutsideAddresses(plan); err != nil {
+		return nil, err
 	}
-	c := make(chan result, 1)
-	go func() {
-		// netns.New moves the calling thread into the new namespace. A thread
-		// that cannot be moved back stays locked, so the runtime ends it.
-		runtime.LockOSThread()
-		orig, err := netns.Get()
+	if o.ns, err = netns.GetFromPid(pid); err != nil {
+		return nil, fmt.Errorf("opening outside namespace of pid %d: %w", pid, err)
+	}
+	defer func() {
 		if err != nil {
-			runtime.UnlockOSThread()
-			c <- result{-1, fmt.Errorf("opening current network namespace: %w", err)}
-			return
+			o.release()
 		}
-		defer orig.Close()
-		ns, err := netns.New()
-		if err != nil {
-			c <- result{-1, fmt.Errorf("creating outside namespace: %w", err)}
-			return
-		}
-		if err := netns.Set(orig); err != nil {
-			ns.Close()
-			c <- result{-1, fmt.Errorf("leaving outside namespace: %w", err)}
-			return
-		}
-		runtime.UnlockOSThread()
-		c <- result{ns, nil}
 	}()
-	r := <-c
-	return r.ns, r.err
+	if _, err := netlink.LinkByName(o.veth); err != nil {
+		log.Warn("outside veth is gone; connecting the outside again", "lab", plan.Lab, "veth", o.veth)
+		if err := o.link(); err != nil {
+			return nil, err
+		}
+		if err := o.routeHost(); err != nil {
+			return nil, err
+		}
+	}
+	if err := o.startServers(); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// checkOutsideAddresses rejects outside, router and uplink addresses that
+// are not documentation addresses (RFC 5737).
+func checkOutsideAddresses(plan *topology.Plan) error {
+	for _, h := range plan.Outside {
+		if !isDocumentation(h.Address) || h.Address == plan.Router || h.Address == plan.Uplink.Addr() {
+			return fmt.Errorf("creating outside host %s: address %s is not a free documentation address (RFC 5737)", h.Name, h.Address)
+		}
+	}
+	if !isDocumentation(plan.Router) || !isDocumentation(plan.Uplink.Addr()) {
+		return fmt.Errorf("creating outside: router %s and uplink %s must be documentation addresses", plan.Router, plan.Uplink)
+	}
+	return nil
+}
+
+// carriesRouter reports whether this machine routes packets from the
+// uplink address to the outside router through the lab's veth, as
+// "ip route get 192.0.2.1 from 192.0.2.10" would show, so that they never
+// reach a real router of that address.
+func (o *outside) carriesRouter() bool {
+	link, err := netlink.LinkByName(o.veth)
+	if err != nil {
+		return false
+	}
+	routes, err := netlink.RouteGetWithOptions(o.plan.Router.AsSlice(), &netlink.RouteGetOptions{
+		SrcAddr: o.plan.Uplink.Addr().AsSlice(),
+	})
+	if err != nil || len(routes) == 0 {
+		return false
+	}
+	return routes[0].LinkIndex == link.Attrs().Index
 }
 
 func isDocumentation(a netip.Addr) bool {
@@ -274,24 +297,32 @@ func (o *outside) allowSources(sources []netip.Prefix) error {
 	return nil
 }
 
-// close stops the servers and removes the veth, the rules and the
-// namespace. Deleting the veth also removes its routes.
-func (o *outside) close() error {
+// release stops this process's servers and closes its handle of the
+// namespace, leaving the veth, the routes and the rules in place.
+func (o *outside) release() {
 	if o.cancel != nil {
 		o.cancel()
 		o.wg.Wait()
+		o.cancel = nil
 	}
-	_, err := removeOutsideLeftovers(o.lab)
 	if o.ns >= 0 {
 		o.ns.Close()
 		o.ns = -1
 	}
+}
+
+// close stops the servers and removes the veth and the rules. Deleting the
+// veth also removes its routes. The namespace lives until the outside
+// container is removed.
+func (o *outside) close() error {
+	o.release()
+	_, err := removeOutsideLeftovers(o.lab)
 	return err
 }
 
 // removeOutsideLeftovers deletes the lab's outside veth and policy rules,
 // and reports whether either existed. The namespace itself needs no
-// removal: it dies with the process that held it.
+// removal: it dies with the outside container.
 func removeOutsideLeftovers(lab string) (bool, error) {
 	found := false
 	var errs []error

@@ -2,12 +2,15 @@ package docker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"strings"
+	"syscall"
 
 	"github.com/miekg/dns"
+	"golang.org/x/sys/unix"
 
 	"github.com/topolab/topolab/internal/responder"
 	"github.com/topolab/topolab/topology"
@@ -29,18 +32,21 @@ func (o *outside) startServers() error {
 		name string
 		ln   net.Listener
 	}
+	// Every process attached to the lab serves the same answers, so their
+	// sockets share the ports and the kernel spreads the clients over them.
+	lc := net.ListenConfig{Control: reusePort}
 	err := inNetns(o.ns, func() error {
 		dnsAddr := netip.AddrPortFrom(o.plan.Router, 53).String()
 		var err error
-		if udp, err = net.ListenPacket("udp4", dnsAddr); err != nil {
+		if udp, err = lc.ListenPacket(ctx, "udp4", dnsAddr); err != nil {
 			return fmt.Errorf("listening on %s/udp: %w", dnsAddr, err)
 		}
-		if tcp, err = net.Listen("tcp4", dnsAddr); err != nil {
+		if tcp, err = lc.Listen(ctx, "tcp4", dnsAddr); err != nil {
 			return fmt.Errorf("listening on %s/tcp: %w", dnsAddr, err)
 		}
 		for _, h := range o.plan.Outside {
 			addr := netip.AddrPortFrom(h.Address, 80).String()
-			ln, err := net.Listen("tcp4", addr)
+			ln, err := lc.Listen(ctx, "tcp4", addr)
 			if err != nil {
 				return fmt.Errorf("listening on %s/tcp for %s: %w", addr, h.Name, err)
 			}
@@ -61,13 +67,25 @@ func (o *outside) startServers() error {
 
 	handler := outsideDNS(o.plan.Outside)
 	for _, srv := range []*dns.Server{{PacketConn: udp, Handler: handler}, {Listener: tcp, Handler: handler}} {
+		// Shutdown of a server that has not started yet does nothing, and
+		// the server would then serve forever, so wait for the start.
+		started := make(chan struct{})
+		srv.NotifyStartedFunc = func() { close(started) }
 		o.wg.Add(1)
 		go func() {
 			defer o.wg.Done()
-			if err := srv.ActivateAndServe(); err != nil && ctx.Err() == nil {
+			err := srv.ActivateAndServe()
+			if err != nil && ctx.Err() == nil {
 				o.log.Error("outside DNS server stopped", "lab", o.lab, "error", err)
 			}
+			select {
+			case <-started:
+			default:
+				// It failed before it started: nothing to shut down.
+				close(started)
+			}
 		}()
+		<-started
 		context.AfterFunc(ctx, func() { srv.Shutdown() })
 	}
 	for _, l := range lns {
@@ -80,6 +98,15 @@ func (o *outside) startServers() error {
 		}()
 	}
 	return nil
+}
+
+// reusePort sets SO_REUSEPORT on a socket before it is bound.
+func reusePort(_, _ string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	})
+	return errors.Join(err, serr)
 }
 
 func closeAll(pc net.PacketConn, ln net.Listener) {

@@ -86,15 +86,31 @@ func endpointSpec(iface *topology.Interface, priority int) *network.EndpointSett
 	if iface.Network == topology.DefaultBridge {
 		return &network.EndpointSettings{GwPriority: priority}
 	}
-	aliases := iface.DNSNames
-	if len(aliases) == 0 {
-		aliases = iface.Aliases
-	}
 	return &network.EndpointSettings{
 		IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: iface.Address.Addr()},
-		Aliases:    aliases,
+		Aliases:    endpointAliases(iface),
 		GwPriority: priority,
 	}
+}
+
+// endpointAliases returns the aliases of iface: its DNS names, then each
+// of them as <name>.<network> with the plan's network name. Docker's
+// embedded DNS server answers name.network only for the Docker network
+// name, <lab>-<network>, so the plan's form needs an alias of its own.
+// Engine 20.10 (API 1.41) accepts dotted aliases and resolves them.
+func endpointAliases(iface *topology.Interface) []string {
+	names := iface.DNSNames
+	if len(names) == 0 {
+		names = iface.Aliases
+	}
+	aliases := slices.Clone(names)
+	for _, name := range names {
+		dotted := name + "." + iface.Network
+		if !slices.Contains(aliases, dotted) {
+			aliases = append(aliases, dotted)
+		}
+	}
+	return aliases
 }
 
 // dockerEndpointOrder returns c's interfaces in the order Docker sorts its

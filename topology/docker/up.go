@@ -54,8 +54,12 @@ func (r *Runtime) Up(ctx context.Context, plan *topology.Plan) (_ topology.Lab, 
 		}
 	}()
 
+	_, outsidePid, err := r.startOutsideContainer(ctx, plan)
+	if err != nil {
+		return nil, err
+	}
 	if r.local {
-		if lab.outside, err = newOutside(plan, r.log); err != nil {
+		if lab.outside, err = newOutside(plan, r.log, outsidePid); err != nil {
 			return nil, err
 		}
 	} else {
@@ -210,11 +214,7 @@ func (r *Runtime) startContainer(ctx context.Context, lab *Lab, c *topology.Plan
 		return "", err
 	}
 	name := spec.create.Name
-	if spec.reordered && !versions.GreaterThanOrEqualTo(r.client.ClientVersion(), "1.48") {
-		lab.addDifference("%s: Docker sorts its networks by their Docker names, here unlike the plan, "+
-			"and API %s cannot set gw-priority (API 1.48) to restore the plan's order of default gateway and DNS lookups",
-			c.Name, r.client.ClientVersion())
-	}
+	r.noteVersionDifferences(lab, c, spec.reordered)
 	r.log.Debug("creating container", "container", name, "image", image)
 	created, err := r.client.ContainerCreate(ctx, spec.create)
 	if err != nil {
@@ -233,6 +233,37 @@ func (r *Runtime) startContainer(ctx context.Context, lab *Lab, c *topology.Plan
 		}
 	}
 	return created.ID, nil
+}
+
+// gwPriorityVersion is the first API version whose daemons honour an
+// endpoint's gw-priority.
+const gwPriorityVersion = "1.48"
+
+// noteVersionDifferences records in lab, and logs as a warning, what the
+// daemon's API version cannot build of c. Before API 1.48 the daemon
+// ignores the file's gw_priority, and also the gw-priorities that topolab
+// sends when reordered is true, because Docker would sort c's networks
+// unlike the plan.
+func (r *Runtime) noteVersionDifferences(lab *Lab, c *topology.PlannedContainer, reordered bool) {
+	api := r.client.ClientVersion()
+	if versions.GreaterThanOrEqualTo(api, gwPriorityVersion) {
+		return
+	}
+	for _, iface := range c.Interfaces {
+		if iface.GwPriority == 0 {
+			continue
+		}
+		lab.addDifference("%s: gw_priority %d on network %s is ignored, because API %s predates gw-priority (API %s)",
+			c.Name, iface.GwPriority, iface.Network, api, gwPriorityVersion)
+		r.log.Warn("gw_priority ignored by the daemon", "lab", lab.planned.Lab, "container", c.Name,
+			"network", iface.Network, "gw_priority", iface.GwPriority, "api", api)
+	}
+	if reordered {
+		lab.addDifference("%s: Docker sorts its networks by their Docker names, here unlike the plan, "+
+			"and API %s cannot set gw-priority (API %s) to restore the plan's order of default gateway and DNS lookups",
+			c.Name, api, gwPriorityVersion)
+		r.log.Warn("network order differs from the plan", "lab", lab.planned.Lab, "container", c.Name, "api", api)
+	}
 }
 
 // probeImageTag returns the probe image's tag once ProbeImage found or
