@@ -17,12 +17,15 @@ import (
 )
 
 // DefaultConcurrency is the default bound on probes in flight. A dropped
-// probe costs a whole timeout, so the bound sets how many of those overlap:
-// on the default probe set of a 50-container lab, about a third of which is
-// dropped, 1024 probes in flight took 4.4 s and 64 took 56 s (see
-// docs/benchmarks.md). With 4096 in flight the forwarding DNS servers fell
-// behind on two cores and lookups timed out.
-const DefaultConcurrency = 1024
+// probe costs a whole timeout, so the bound sets how many of those overlap;
+// docs/benchmarks.md has the figures for the default probe set of a
+// 50-container lab, about a third of which is dropped.
+const DefaultConcurrency = 4096
+
+// DefaultLookupConcurrency is the default bound on name lookups in flight.
+// Without it, 4096 probes at once made the forwarding DNS servers fall
+// behind on two cores, and lookups of outside names timed out.
+const DefaultLookupConcurrency = 256
 
 // RunOptions tunes Run.
 type RunOptions struct {
@@ -33,6 +36,11 @@ type RunOptions struct {
 	Timeout time.Duration
 	// Logger receives one debug line per probe; nil discards.
 	Logger *slog.Logger
+	// LookupConcurrency bounds the name lookups in flight, which load the
+	// embedded and outside DNS servers; 0 means DefaultLookupConcurrency.
+	LookupConcurrency int
+
+	lookups chan struct{}
 }
 
 func (o RunOptions) withDefaults() RunOptions {
@@ -45,6 +53,10 @@ func (o RunOptions) withDefaults() RunOptions {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if o.LookupConcurrency <= 0 {
+		o.LookupConcurrency = DefaultLookupConcurrency
+	}
+	o.lookups = make(chan struct{}, o.LookupConcurrency)
 	return o
 }
 
@@ -101,6 +113,8 @@ type prober struct {
 	timeout  time.Duration
 	// guard, when not nil, limits the addresses the node may send to.
 	guard topology.TargetGuard
+	// lookups bounds the name lookups in flight across the run.
+	lookups chan struct{}
 }
 
 // sourceFor returns the address to bind before sending to dst, or the zero
@@ -126,7 +140,7 @@ func observe(ctx context.Context, lab topology.Lab, m *Model, spec topology.Prob
 		r.Result, r.Detail = Error, err.Error()
 		return
 	}
-	p := &prober{node: node, timeout: opts.Timeout}
+	p := &prober{node: node, timeout: opts.Timeout, lookups: opts.lookups}
 	if sa, ok := node.(topology.SourceAddresser); ok {
 		p.source = sa.SourceAddr()
 	}
@@ -244,7 +258,9 @@ func (p *prober) resolve(ctx context.Context, m *Model, spec topology.ProbeSpec,
 	if p.rejects(resolver, spec.From, r) {
 		return netip.Addr{}, true
 	}
+	p.lookups <- struct{}{}
 	addrs, err := p.lookup(ctx, resolver, name)
+	<-p.lookups
 	r.Resolved = make([]string, len(addrs))
 	for i, a := range addrs {
 		r.Resolved[i] = a.String()

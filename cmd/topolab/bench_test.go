@@ -62,7 +62,7 @@ func BenchmarkDefaultProbeSet(b *testing.B) {
 	b.Cleanup(func() { lab.Close(context.Background()) })
 	m := probe.NewModel(plan)
 	specs := m.DefaultProbes()
-	for _, concurrency := range []int{64, 256, probe.DefaultConcurrency} {
+	for _, concurrency := range []int{64, 1024, probe.DefaultConcurrency} {
 		b.Run(fmt.Sprintf("concurrency-%d", concurrency), func(b *testing.B) {
 			b.ReportMetric(float64(len(specs)), "probes")
 			for b.Loop() {
