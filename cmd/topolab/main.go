@@ -65,6 +65,9 @@ func exitCode(ctx context.Context, err error) int {
 		return exitInterrupted
 	case errors.As(err, &ee):
 		return ee.code
+	case errors.Is(err, topology.ErrNoLab) && errors.Is(err, topology.ErrEnvironment):
+		// A lab that exists only as leftovers, such as a stale state file.
+		return exitEnvironment
 	case errors.Is(err, topology.ErrInvalid), errors.Is(err, fixtures.ErrNotFound), errors.Is(err, errUsage),
 		errors.Is(err, topology.ErrNoLab), isCobraUsageError(err):
 		return exitUsage

@@ -261,7 +261,9 @@ func (o *outside) routeHost() error {
 		if err := netlink.RouteAdd(route); errors.Is(err, unix.EEXIST) {
 			// NOTE: the host has one route per documentation prefix, so only
 			// one Docker lab with outside hosts in that prefix runs at a time.
-			return fmt.Errorf("adding route to %s via %s: %w: another lab's outside routes it", dst, o.veth, topology.ErrLabExists)
+			return fmt.Errorf("adding route to %s via %s: %w: another docker lab's outside routes it through %s; "+
+				"only one docker lab with outside hosts runs at a time: list them with topolab ls --runtime docker "+
+				"and stop one with topolab down NAME --runtime docker", dst, o.veth, topology.ErrLabExists, routeDevice(dst))
 		} else if err != nil {
 			return fmt.Errorf("adding route to %s via %s: %w", dst, o.veth, err)
 		}
@@ -353,4 +355,18 @@ func removeOutsideLeftovers(lab string) (bool, error) {
 
 func ipNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+// routeDevice names the interface of this machine's route to dst, or
+// "another interface" when it cannot be read.
+func routeDevice(dst netip.Prefix) string {
+	routes, err := netlink.RouteListFiltered(unix.AF_INET, &netlink.Route{Dst: ipNet(dst)}, netlink.RT_FILTER_DST)
+	if err != nil || len(routes) == 0 {
+		return "another interface"
+	}
+	link, err := netlink.LinkByIndex(routes[0].LinkIndex)
+	if err != nil {
+		return "another interface"
+	}
+	return link.Attrs().Name
 }

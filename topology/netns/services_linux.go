@@ -87,12 +87,26 @@ var sharedPort = net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) 
 	return serr
 }}
 
+// responderListenConfig returns sharedPort for a responder on port 53,
+// which must listen beside the embedded DNS server, and a plain config
+// otherwise, so that two servers of a namespace on one port fail to start
+// as they do in Docker.
+//
+// NOTE: two host-mode containers that both listen on port 53 share it
+// instead of failing.
+func responderListenConfig(addr netip.AddrPort) *net.ListenConfig {
+	if addr.Port() == 53 {
+		return &sharedPort
+	}
+	return &net.ListenConfig{}
+}
+
 // listenTCP opens a TCP listener on addr inside the namespace of fd and
 // serves the responder protocol for name on it.
 func (l *lab) listenTCP(ctx context.Context, fd int, name string, addr netip.AddrPort) error {
 	var ln net.Listener
 	err := inNetns(fd, func() (err error) {
-		ln, err = sharedPort.Listen(context.Background(), "tcp4", addr.String())
+		ln, err = responderListenConfig(addr).Listen(context.Background(), "tcp4", addr.String())
 		return err
 	})
 	if err != nil {
@@ -109,7 +123,7 @@ func (l *lab) listenTCP(ctx context.Context, fd int, name string, addr netip.Add
 func (l *lab) listenUDP(ctx context.Context, fd int, name string, addr netip.AddrPort) error {
 	var pc net.PacketConn
 	err := inNetns(fd, func() (err error) {
-		pc, err = sharedPort.ListenPacket(context.Background(), "udp4", addr.String())
+		pc, err = responderListenConfig(addr).ListenPacket(context.Background(), "udp4", addr.String())
 		return err
 	})
 	if err != nil {

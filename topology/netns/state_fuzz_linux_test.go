@@ -1,11 +1,14 @@
 package netns
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"testing"
+	"time"
 
 	"github.com/topolab/topolab/topology"
 )
@@ -118,5 +121,41 @@ func TestDecodeStateNulls(t *testing.T) {
 		if _, err := rt.decodeState("x", []byte(data)); !errors.Is(err, topology.ErrEnvironment) {
 			t.Errorf("decodeState(%s): error %v, want an environment error", data, err)
 		}
+	}
+}
+
+// TestStopProcessZombieChild stops a supervisor that has exited but is an
+// unreaped child of the caller, which must count as gone rather than make
+// stopProcess wait for it.
+func TestStopProcessZombieChild(t *testing.T) {
+	cmd := exec.Command("sleep", "0.2")
+	if err := cmd.Start(); err != nil {
+		t.Skipf("starting sleep: %v", err)
+	}
+	defer cmd.Wait()
+	start, err := processStartTime(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &state{PID: cmd.Process.Pid, StartTime: start}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", st.PID))
+		if _, err := parseStatStartTime(data); errors.Is(err, errExited) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("sleep did not become a zombie")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	began := time.Now()
+	if err := stopProcess(ctx, st); err != nil {
+		t.Fatalf("stopProcess of a zombie child: %v", err)
+	}
+	if d := time.Since(began); d > time.Second {
+		t.Errorf("stopProcess of a zombie child took %s", d)
 	}
 }

@@ -228,8 +228,10 @@ func (r *Runtime) Attach(ctx context.Context, labName string) (topology.Lab, err
 		return nil, err
 	}
 	if !st.alive() {
-		return nil, fmt.Errorf("attaching to lab %s: supervisor %d is gone (remove it with `topolab down %s`): %w",
-			labName, st.PID, labName, topology.ErrNoLab)
+		// A stale lab is the machine's state rather than a mistyped name,
+		// so the error is an environment error as well.
+		return nil, fmt.Errorf("attaching to lab %s: supervisor %d is gone (remove it with `topolab down %s`): %w: %w",
+			labName, st.PID, labName, topology.ErrNoLab, topology.ErrEnvironment)
 	}
 
 	l := newLab(st.Plan, r.log.With("lab", labName))
@@ -240,6 +242,13 @@ func (r *Runtime) Attach(ctx context.Context, labName string) (topology.Lab, err
 	}
 	for name, n := range st.Namespaces {
 		fd, err := openPeerNetns(st.PID, n)
+		if errors.Is(err, fs.ErrPermission) {
+			// A supervisor in another user namespace: a rootless lab seen
+			// from a later rootless command, which gets a user namespace
+			// of its own.
+			return fail(fmt.Errorf("namespace of %s: %w: %w (probe rootless labs within topolab run or topolab test, or run topolab up as root)",
+				name, err, topology.ErrEnvironment))
+		}
 		if err != nil {
 			return fail(fmt.Errorf("namespace of %s: %w", name, err))
 		}
