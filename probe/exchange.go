@@ -229,7 +229,7 @@ func (p *prober) lookup(ctx context.Context, resolver netip.Addr, name string) (
 		return nil, fmt.Errorf("querying %s for %s: %w", resolver, name, err)
 	}
 	if reply.Rcode != dns.RcodeSuccess {
-		return nil, fmt.Errorf("%s answers %s for %s", resolver, dns.RcodeToString[reply.Rcode], name)
+		return nil, fmt.Errorf("%s returned %s for %s", resolver, dns.RcodeToString[reply.Rcode], name)
 	}
 	var out []netip.Addr
 	for _, rr := range reply.Answer {

@@ -17,9 +17,9 @@ import (
 )
 
 // DefaultConcurrency is the default bound on probes in flight. A dropped
-// probe costs a whole timeout, so the bound sets how many of those overlap;
+// probe costs a whole timeout, so the bound sets how many of those overlap.
 // docs/benchmarks.md has the figures for the default probe set of a
-// 50-container lab, about a third of which is dropped.
+// 50-container lab, of which about a third is dropped.
 const DefaultConcurrency = 4096
 
 // DefaultLookupConcurrency is the default bound on name lookups in flight.

@@ -125,11 +125,11 @@ type captureSummary struct {
 	NAT        []capture.Translation `json:"nat"`
 }
 
-// sourceAddresses returns a function that gives the source address a probe
-// from a node to dst leaves with, before any NAT, or the zero Addr when it
-// depends on routing that the plan does not fix: outside hosts bind their
-// own address, a container with one interface has one address, and the
-// host sends from the address of the interface towards dst.
+// sourceAddresses returns a function that gives the source address, before
+// any NAT, of a probe from a node to dst. Outside hosts bind their own
+// address, a container with one interface has one address, and the host
+// sends from the address of its interface towards dst. For other sources
+// the function returns the zero Addr, because routing decides.
 func sourceAddresses(plan *topology.Plan) func(from string, dst netip.Addr) netip.Addr {
 	outside := map[string]netip.Addr{}
 	for _, o := range plan.Outside {

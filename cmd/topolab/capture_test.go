@@ -36,10 +36,11 @@ func tsharkFields(t *testing.T, file, filter string, fields ...string) []string 
 	return lines
 }
 
-// TestRunCapturesNAT runs the NAT lesson and finds its translations both in
-// the pcapng file, read by tshark, and in nat.md: an outside host's request
-// to the uplink's published port arrives at web1:80 and the reply is
-// rewritten back, and a container's ping leaves the uplink from 192.0.2.10.
+// TestRunCapturesNAT runs the NAT lesson and finds its translations in the
+// pcapng file, read by tshark, and in nat.md. An outside host's request to
+// the uplink's published port must arrive at web1:80 with the reply
+// rewritten back, and a container's ping must leave the uplink from
+// 192.0.2.10.
 func TestRunCapturesNAT(t *testing.T) {
 	testenv.RequireRoot(t)
 	if _, err := exec.LookPath("tshark"); err != nil {
