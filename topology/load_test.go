@@ -311,6 +311,10 @@ var invalidCases = []invalidCase{
 	{"probe-via-bad-address", false, []string{
 		"4:31: probes[0].via: invalid via \"router:80\": \"router\" is not an address; fix: write ADDRESS:PORT where ADDRESS is an IPv4 address, uplink, gateway or localhost",
 	}},
+	{"probe-via-outside-lab", true, []string{
+		"4:5: probes[0].via: via address 8.8.8.8 is not an address of this lab; topolab sends only to the lab's own addresses; fix: use uplink, gateway, localhost or an address of the lab's host, containers or outside hosts",
+		"6:5: expect[0].via: via address 10.255.255.53 is not an address of this lab; topolab sends only to the lab's own addresses; fix: use uplink, gateway, localhost or an address of the lab's host, containers or outside hosts",
+	}},
 	{"probe-via-bad-port", false, []string{
 		"4:32: probes[0].via: invalid via \"uplink:http\": port \"http\" is not a number from 1 to 65535; fix: write ADDRESS:PORT where ADDRESS is an IPv4 address, uplink, gateway or localhost",
 	}},

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 var defaultBridgeSubnet = netip.MustParsePrefix("172.17.0.0/16")
@@ -63,11 +64,49 @@ func PlanTopology(t *Topology) (*Plan, error) {
 	planContainers(t, p, d)
 	p.BuildIndex()
 	planPorts(t, p, d)
+	checkViaAddresses(t, p, d)
 	if err := d.err(); err != nil {
 		return nil, err
 	}
 	p.BuildIndex()
 	return p, nil
+}
+
+// checkViaAddresses rejects a probe or expectation whose via address is a
+// literal that belongs to no node of the lab. Such a probe would leave the
+// lab: the docker runtime's containers route through this machine's real
+// uplink.
+func checkViaAddresses(t *Topology, p *Plan, d *diagnostics) {
+	own := map[netip.Addr]bool{p.Uplink.Addr(): true, p.Router: true}
+	for _, a := range p.HostAddresses() {
+		own[a] = true
+	}
+	for _, o := range p.Outside {
+		own[o.Address] = true
+	}
+	for _, c := range p.Containers {
+		for _, i := range c.Interfaces {
+			own[i.Address.Addr()] = true
+		}
+	}
+	check := func(spec ProbeSpec, field string) {
+		host, _, ok := strings.Cut(spec.Via, ":")
+		if !ok {
+			return
+		}
+		a, err := netip.ParseAddr(host)
+		if err != nil || a.IsLoopback() || own[a] {
+			return
+		}
+		d.add(spec.Pos, field+".via", "use uplink, gateway, localhost or an address of the lab's host, containers or outside hosts",
+			"via address %s is not an address of this lab; topolab sends only to the lab's own addresses", a)
+	}
+	for i, s := range t.Probes {
+		check(s, fmt.Sprintf("probes[%d]", i))
+	}
+	for i, x := range t.Expect {
+		check(x.ProbeSpec, fmt.Sprintf("expect[%d]", i))
+	}
 }
 
 // hashID returns a deterministic 64-hex-digit ID for an object of a lab, in
