@@ -679,7 +679,11 @@ func parsePortSpec(s string, limit int) ([]PortSpec, error) {
 		if err != nil || !a.Is4() {
 			return nil, fmt.Errorf("host address %q is not an IPv4 address", ipPart)
 		}
-		hostIP = a
+		// 0.0.0.0 is Docker's own default: every host address, as when the
+		// address is left out.
+		if !a.IsUnspecified() {
+			hostIP = a
+		}
 	}
 	cLo, cHi, err := parsePortRange(ctrPart, "container port")
 	if err != nil {

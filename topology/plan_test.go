@@ -618,3 +618,18 @@ containers:
 		t.Errorf("merged container %+v, want image alpine, hostname www, listen 80", web)
 	}
 }
+
+func TestPortOnAllAddressesExplicitly(t *testing.T) {
+	top, err := topology.Parse("ports.yaml", []byte("containers:\n  web: {ports: [\"0.0.0.0:8080:80\"], listen: [80/tcp]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := topology.PlanTopology(top)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := plan.Container("web").Ports[0]
+	if !b.HostIP.IsUnspecified() || b.HostPort != 8080 || b.ContainerPort != 80 {
+		t.Errorf("binding %+v, want 0.0.0.0:8080->80", b)
+	}
+}
