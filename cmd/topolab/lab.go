@@ -312,9 +312,11 @@ The program comes from this machine's file system.`,
 					args[0], args[1], strings.Join(names, ", "))}
 			}
 			err = node.Exec(c.Context(), args[2:], g.In, g.Out, g.ErrOut)
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				return &exitError{code: ee.ExitCode(), err: fmt.Errorf("%w: %v", errSilent, err)}
+			// Both runtimes' errors for a program that ran and failed
+			// carry its exit status, which becomes topolab's.
+			var status interface{ ExitCode() int }
+			if errors.As(err, &status) && status.ExitCode() >= 0 {
+				return &exitError{code: status.ExitCode(), err: fmt.Errorf("%w: %v", errSilent, err)}
 			}
 			return err
 		},

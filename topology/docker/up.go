@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -20,6 +21,10 @@ import (
 // ("has active endpoints") until the daemon restarts. One at a time avoids
 // that, at the cost of speed.
 const parallelCreates = 1
+
+// rollbackSweepDelay is how long a rollback waits before its second sweep
+// for objects that a cancelled request created late.
+const rollbackSweepDelay = 500 * time.Millisecond
 
 // cleanupTimeout bounds a rollback or teardown that runs after the caller's
 // context was cancelled.
@@ -51,6 +56,17 @@ func (r *Runtime) Up(ctx context.Context, plan *topology.Plan) (_ topology.Lab, 
 		if rbErr := lab.Close(cleanupCtx); rbErr != nil {
 			r.log.Error("rolling back lab", "lab", plan.Lab, "error", rbErr)
 			err = fmt.Errorf("%w (rolling back: %v)", err, rbErr)
+		}
+		// A request cancelled on its way, as by Ctrl-C, may still create
+		// its container or network in the daemon after Close looked, so
+		// sweep the lab's labelled objects now and once more shortly after.
+		for sweep := 0; sweep < 2; sweep++ {
+			if sweep > 0 {
+				time.Sleep(rollbackSweepDelay)
+			}
+			if dErr := r.Down(cleanupCtx, plan.Lab); dErr != nil && !errors.Is(dErr, topology.ErrNoLab) {
+				r.log.Error("sweeping lab after rollback", "lab", plan.Lab, "error", dErr)
+			}
 		}
 	}()
 
