@@ -232,6 +232,9 @@ func newDownCommand(g *globalOptions) *cobra.Command {
 				return err
 			}
 			if err := rt.Down(c.Context(), args[0]); err != nil {
+				if errors.Is(err, topology.ErrNoLab) && o.runtime == "netns" {
+					return fmt.Errorf("%w (for a lab started with --runtime docker, add --runtime docker)", err)
+				}
 				return err
 			}
 			fmt.Fprintf(g.Out, "lab %s is down\n", args[0])
@@ -245,21 +248,31 @@ func newDownCommand(g *globalOptions) *cobra.Command {
 func newLsCommand(g *globalOptions) *cobra.Command {
 	o := &runtimeOptions{}
 	c := &cobra.Command{
-		Use:     "ls",
-		Short:   "List running labs",
+		Use:   "ls",
+		Short: "List running labs",
+		Long: `List the running labs of the netns runtime and, when Docker Engine answers,
+of the docker runtime; --runtime lists one runtime only.`,
 		Example: "  topolab ls\n  topolab ls --runtime docker --format json",
 		Args:    exactArgs(0),
 		RunE: func(c *cobra.Command, args []string) error {
 			if err := g.checkFormat("table", "json"); err != nil {
 				return err
 			}
-			rt, err := o.newRuntime(g)
-			if err != nil {
-				return err
+			runtimes := []string{o.runtime}
+			if !c.Flags().Changed("runtime") {
+				runtimes = []string{"netns", "docker"}
 			}
-			labs, err := rt.List(c.Context())
-			if err != nil {
-				return fmt.Errorf("listing labs: %w", err)
+			labs := []topology.LabInfo{}
+			for _, name := range runtimes {
+				found, err := listLabs(c.Context(), g, name)
+				if err != nil {
+					// Docker is listed only where it answers, unless asked for.
+					if name == "docker" && len(runtimes) > 1 {
+						continue
+					}
+					return err
+				}
+				labs = append(labs, found...)
 			}
 			if g.format == "json" {
 				return json.NewEncoder(g.Out).Encode(map[string]any{"schema_version": 1, "labs": labs})
@@ -278,6 +291,20 @@ func newLsCommand(g *globalOptions) *cobra.Command {
 	}
 	o.addFlags(c)
 	return c
+}
+
+// listLabs lists the running labs of one runtime.
+func listLabs(ctx context.Context, g *globalOptions, runtime string) ([]topology.LabInfo, error) {
+	o := runtimeOptions{runtime: runtime}
+	rt, err := o.newRuntime(g)
+	if err != nil {
+		return nil, err
+	}
+	labs, err := rt.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing %s labs: %w", runtime, err)
+	}
+	return labs, nil
 }
 
 func newExecCommand(g *globalOptions) *cobra.Command {

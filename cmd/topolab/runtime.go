@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -62,7 +63,11 @@ func (o *runtimeOptions) attach(ctx context.Context, g *globalOptions, lab strin
 	if !ok {
 		return nil, fmt.Errorf("%w: the %s runtime cannot attach to running labs", topology.ErrEnvironment, rt.Name())
 	}
-	return a.Attach(ctx, lab)
+	l, err := a.Attach(ctx, lab)
+	if errors.Is(err, topology.ErrNoLab) && o.runtime == "netns" {
+		return nil, fmt.Errorf("%w (for a lab started with --runtime docker, add --runtime docker)", err)
+	}
+	return l, err
 }
 
 func addRuntimeCommands(root *cobra.Command, g *globalOptions) {

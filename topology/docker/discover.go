@@ -140,7 +140,11 @@ func (d *discoverer) selectContainers(ctx context.Context) error {
 	})
 	taken := map[string]bool{}
 	for _, c := range d.containers {
-		name := uniqueName(fileName(c.Config.Labels[LabelNode], strings.TrimPrefix(c.Name, "/")), taken)
+		dockerName := strings.TrimPrefix(c.Name, "/")
+		name := uniqueName(fileName(c.Config.Labels[LabelNode], dockerName), taken)
+		if c.Config.Labels[LabelNode] == "" && name != dockerName {
+			d.warn("container %s is written as %s: topolab names must be DNS labels, so the lab resolves it by the new name", dockerName, name)
+		}
 		d.names[c.ID] = name
 	}
 	return nil
@@ -187,7 +191,11 @@ func (d *discoverer) selectNetworks(ctx context.Context) error {
 	slices.SortStableFunc(d.networks, func(a, b network.Inspect) int { return a.Created.Compare(b.Created) })
 	taken := map[string]bool{topology.DefaultBridge: true, topology.HostNetwork: true, topology.NoneNetwork: true}
 	for _, n := range d.networks {
-		d.netNames[n.Name] = uniqueName(fileName(n.Labels[LabelNetwork], n.Name), taken)
+		name := uniqueName(fileName(n.Labels[LabelNetwork], n.Name), taken)
+		if n.Labels[LabelNetwork] == "" && name != n.Name {
+			d.warn("network %s is written as %s: topolab names must be DNS labels", n.Name, name)
+		}
+		d.netNames[n.Name] = name
 	}
 	return nil
 }
