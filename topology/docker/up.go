@@ -278,7 +278,10 @@ func (r *Runtime) noteVersionDifferences(lab *Lab, c *topology.PlannedContainer,
 		lab.addDifference("%s: Docker sorts its networks by their Docker names, here unlike the plan, "+
 			"and API %s cannot set gw-priority (API %s) to restore the plan's order of default gateway and DNS lookups",
 			c.Name, api, gwPriorityVersion)
-		r.log.Warn("network order differs from the plan", "lab", lab.planned.Lab, "container", c.Name, "api", api)
+		// Info, not a warning: every command on such a daemon would repeat
+		// it, and Lab.Plan already follows the order Docker chose.
+		r.log.Info("network order differs from the plan; results follow Docker's order", "lab", lab.planned.Lab,
+			"container", c.Name, "api", api, "fix", "a Docker Engine with API "+gwPriorityVersion+" or later restores the plan's order")
 	}
 }
 
