@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -56,7 +57,7 @@ func (g *globalOptions) checkFormat(allowed ...string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: --format %s is not supported here; use one of %v", errUsage, g.format, allowed)
+	return fmt.Errorf("%w: --format %s is not supported here; use one of %s", errUsage, g.format, strings.Join(allowed, ", "))
 }
 
 func newRootCommand(s streams) *cobra.Command {
