@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/topolab/topolab/fixtures"
 	"github.com/topolab/topolab/internal/testenv"
 	"github.com/topolab/topolab/probe"
@@ -73,7 +71,7 @@ type fidelityRun struct {
 func TestFidelityBothRuntimes(t *testing.T) {
 	testenv.RequireRoot(t)
 	testenv.RequireDocker(t)
-	lockDockerTests(t)
+	testenv.LockDocker(t)
 	dockerRT := newFidelityDocker(t)
 	engine, api, err := dockerRT.ServerVersion(context.Background())
 	if err != nil {
@@ -92,26 +90,6 @@ func TestFidelityBothRuntimes(t *testing.T) {
 			checkLabDifferences(t, f.Name, api, real.differences)
 		})
 	}
-}
-
-// dockerTestLock is the file that serialises Docker tests across test
-// processes. go test ./... runs packages in parallel, and two Docker labs
-// whose outside hosts share a documentation prefix cannot run at once,
-// because the Docker host has one route per prefix.
-var dockerTestLock = filepath.Join(os.TempDir(), "topolab-docker-tests.lock")
-
-// lockDockerTests holds dockerTestLock until t ends.
-func lockDockerTests(t testing.TB) {
-	t.Helper()
-	f, err := os.OpenFile(dockerTestLock, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		t.Fatalf("opening %s: %v", dockerTestLock, err)
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		f.Close()
-		t.Fatalf("locking %s: %v", dockerTestLock, err)
-	}
-	t.Cleanup(func() { f.Close() })
 }
 
 // newFidelityDocker returns a docker runtime whose probe image gets a
@@ -359,31 +337,6 @@ func mapSeen(plan *topology.Plan, seen *string) string {
 	return mapAddress(plan, *seen)
 }
 
-// benchmarkPlan plans a generated lab of n containers on one user network,
-// every fifth of them also on the default bridge, with one outside host.
-func benchmarkPlan(b testing.TB, lab string, n int) *topology.Plan {
-	b.Helper()
-	var y strings.Builder
-	fmt.Fprintf(&y, "name: %s\nnetworks:\n  net: {subnet: 172.29.0.0/16}\ncontainers:\n", lab)
-	for i := range n {
-		nets := "[net]"
-		if i%5 == 0 {
-			nets = "[net, bridge]"
-		}
-		fmt.Fprintf(&y, "  c%d:\n    networks: %s\n", i, nets)
-	}
-	y.WriteString("outside:\n  example.com: 203.0.113.10\n")
-	topo, err := topology.Parse(lab+".yaml", []byte(y.String()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	plan, err := topology.PlanTopology(topo)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return plan
-}
-
 // phaseTimes are the durations of one lab's up, probe and down.
 type phaseTimes struct {
 	up, probe, down time.Duration
@@ -449,7 +402,7 @@ func timePhases(b *testing.B, rt topology.Runtime, plan *topology.Plan) phaseTim
 func BenchmarkBothRuntimes(b *testing.B) {
 	testenv.RequireRoot(b)
 	testenv.RequireDocker(b)
-	lockDockerTests(b)
+	testenv.LockDocker(b)
 	dockerRT := newFidelityDocker(b)
 	if _, err := dockerRT.ProbeImage(context.Background()); err != nil {
 		b.Fatal(err)
@@ -458,7 +411,7 @@ func BenchmarkBothRuntimes(b *testing.B) {
 
 	for _, n := range []int{10, 50} {
 		b.Run(fmt.Sprintf("containers=%d", n), func(b *testing.B) {
-			plan := benchmarkPlan(b, fmt.Sprintf("tlb-both-%d", n), n)
+			plan := testenv.BridgeLabPlan(b, fmt.Sprintf("tlb-both-%d", n), n)
 			b.Cleanup(func() {
 				err := dockerRT.Down(context.Background(), plan.Lab)
 				if err != nil && !errors.Is(err, topology.ErrNoLab) {

@@ -60,33 +60,13 @@ func newTestRuntime(t testing.TB) *Runtime {
 	t.Helper()
 	testenv.RequireDocker(t)
 	testenv.RequireRoot(t)
-	lockDockerTests(t)
+	testenv.LockDocker(t)
 	r, err := New(Options{Host: "unix://" + testenv.DockerSocket, Responder: responderPath})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
 	return r
-}
-
-// dockerTestLock is the file that serialises Docker tests across test
-// processes. go test ./... runs packages in parallel, and two Docker labs
-// whose outside hosts share a documentation prefix cannot run at once,
-// because the Docker host has one route per prefix.
-var dockerTestLock = filepath.Join(os.TempDir(), "topolab-docker-tests.lock")
-
-// lockDockerTests holds dockerTestLock until t ends.
-func lockDockerTests(t testing.TB) {
-	t.Helper()
-	f, err := os.OpenFile(dockerTestLock, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		t.Fatalf("opening %s: %v", dockerTestLock, err)
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		f.Close()
-		t.Fatalf("locking %s: %v", dockerTestLock, err)
-	}
-	t.Cleanup(func() { f.Close() })
 }
 
 // loadPlan plans a fixture under a lab name of the test's own.
