@@ -176,10 +176,39 @@ func closeLab(lab topology.Lab, g *globalOptions) {
 }
 
 // writeOutputs writes the output folder of a run.
+//
+// The files are written into a temporary folder beside dir and moved into
+// dir only when all of them are complete, so an interrupted or failed run
+// leaves no folder that looks finished.
 func writeOutputs(ctx context.Context, dir string, plan *topology.Plan, report *probe.Report, captured *captureResult) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("creating output folder: %w", err)
 	}
+	staging, err := os.MkdirTemp(filepath.Dir(filepath.Clean(dir)), ".topolab-output-")
+	if err != nil {
+		return fmt.Errorf("creating output folder: %w", err)
+	}
+	defer os.RemoveAll(staging)
+	if err := writeOutputFiles(ctx, staging, plan, report, captured); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(staging)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := os.Rename(filepath.Join(staging, e.Name()), filepath.Join(dir, e.Name())); err != nil {
+			return fmt.Errorf("moving %s into the output folder: %w", e.Name(), err)
+		}
+	}
+	return nil
+}
+
+// writeOutputFiles writes every file of the output folder into dir.
+func writeOutputFiles(ctx context.Context, dir string, plan *topology.Plan, report *probe.Report, captured *captureResult) error {
 	write := func(name string, data []byte) error {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
 			return fmt.Errorf("writing %s: %w", name, err)
