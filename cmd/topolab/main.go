@@ -21,8 +21,12 @@ func main() {
 }
 
 func run() int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	// The signal handler stays installed until the process exits: were it
+	// removed on return, an interrupt between a command's end and the exit
+	// would kill the process with the signal's default action, and the
+	// caller would take a finished command, such as up, for an interrupted
+	// one.
+	ctx, _ := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newRootCommand(defaultStreams()).ExecuteContext(ctx)
 	code := exitCode(ctx, err)
 	switch {
