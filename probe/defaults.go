@@ -138,7 +138,7 @@ func (m *Model) containerPairProbes(src string, dst *topology.PlannedContainer, 
 // target's addresses.
 func (m *Model) addressedInterfaces(c *topology.PlannedContainer) []*topology.Interface {
 	ns := m.namespace(c)
-	if ns == "" || ns == noNamespace {
+	if ns == "" {
 		return nil
 	}
 	return m.Plan.Container(ns).Interfaces

@@ -33,7 +33,8 @@ const (
 	ownerOutside             // an outside host
 )
 
-// addrOwner is what an address of the lab belongs to.
+// addrOwner is the node, or the part of the Docker host, that holds an
+// address of the lab.
 type addrOwner struct {
 	kind ownerKind
 	// node is the container or outside host name; empty for host addresses.
@@ -66,9 +67,6 @@ func NewModel(plan *topology.Plan) *Model {
 	}
 	for _, c := range plan.Containers {
 		ns := m.namespace(c)
-		if ns == noNamespace {
-			continue
-		}
 		for _, l := range c.Listen {
 			m.listen[ns] = append(m.listen[ns], l)
 			if m.listenOwners[ns] == nil {
@@ -87,9 +85,6 @@ func (m *Model) hostOwnsGateway(n *topology.PlannedNetwork) bool {
 	return n.Driver == topology.DriverBridge || n.Driver == topology.DriverOverlay
 }
 
-// noNamespace marks a container whose namespace could not be resolved.
-const noNamespace = "\x00"
-
 // namespace returns the name of the container whose network namespace c
 // uses, or "" for the Docker host's.
 func (m *Model) namespace(c *topology.PlannedContainer) string {
@@ -104,7 +99,7 @@ func (m *Model) namespace(c *topology.PlannedContainer) string {
 	return owner.Name
 }
 
-// endpoint is where a probe runs from: a namespace and a source address.
+// endpoint is the source of a probe: its namespace and source address.
 type endpoint struct {
 	node string
 	kind topology.NodeKind

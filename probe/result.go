@@ -87,11 +87,12 @@ type ExpectationResult struct {
 	Expected   string   `json:"expected"`
 	ResolvesTo []string `json:"resolves_to,omitempty"`
 	Passed     bool     `json:"passed"`
-	// Failure says why the check failed; empty when it passed.
+	// Failure is the reason the check failed, empty when it passed.
 	Failure string `json:"failure,omitempty"`
 }
 
-// Target is where a probe goes, decided from the plan before it runs.
+// Target is the destination of a probe, decided from the plan before it
+// runs.
 type Target struct {
 	// Node is the node expected to answer, or "" when unknown (a via
 	// address that belongs to no node).

@@ -114,10 +114,9 @@ func TestTwoDockerLabsSideBySide(t *testing.T) {
 
 // dockerUp runs topolab up --runtime docker on file. The docker runtime
 // routes the outside's documentation prefixes from this machine's own
-// namespace, so while another lab of any name runs, up fails with "another
-// lab's outside routes it" (TestTwoDockerLabsSideBySide); dockerUp waits
-// for such a lab, up to two minutes, so that the other docker tests test
-// what they are for.
+// namespace, so up fails while another docker lab runs, as
+// TestTwoDockerLabsSideBySide checks. dockerUp waits up to two minutes for
+// such a lab to go, so that the other docker tests test what they are for.
 func dockerUp(t testing.TB, h *harness, file string) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
@@ -126,7 +125,7 @@ func dockerUp(t testing.TB, h *harness, file string) {
 		if r.code == 0 {
 			return
 		}
-		if !strings.Contains(r.stderr, "another lab's outside routes it") || time.Now().After(deadline) {
+		if !strings.Contains(r.stderr, "only one docker lab with outside hosts runs at a time") || time.Now().After(deadline) {
 			t.Fatalf("%s", r)
 		}
 		t.Logf("waiting for another docker lab: %s", strings.TrimSpace(r.stderr))
